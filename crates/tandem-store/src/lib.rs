@@ -1,0 +1,166 @@
+//! Tandem's storage: one [`Store`] trait, implemented by [`SqlStore`] over SQLite (the
+//! embedded default: one file, WAL) and PostgreSQL (chosen by a `postgres://` URL, for
+//! several server instances sharing one database).
+//!
+//! What this crate guarantees to every caller:
+//! * everything a person writes is sealed with the patient's data key before it reaches
+//!   the database, bound to its table, column and row (see `tandem-vault`);
+//! * every write, and every read of a patient's clinical data, appends an entry to the
+//!   hash-chained audit log **in the same transaction**, so there is no access without a
+//!   record and no record without the access;
+//! * multi-row writes are transactions: a failure leaves nothing half-written.
+//!
+//! What it never does: log message text, names or scores (only ids and event kinds).
+//! Access control (is this clinician on the care team?) is the caller's job; the store
+//! records who the caller said they were.
+
+mod error;
+mod model;
+mod sql;
+
+pub use error::StoreError;
+pub use model::*;
+pub use sql::{redact_url, Backend, SqlStore};
+
+use async_trait::async_trait;
+use tandem_domain::{
+    AssessmentId, CarePlanItemId, CheckinId, ConsentKind, ConversationId, PatientId,
+    RiskEventId, Role, SummaryId, UserId, Username,
+};
+use tandem_vault::MasterKey;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The one storage interface. Every backend passes the same conformance suite
+/// (`tests/conformance.rs`).
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Which database this is, for `/readyz` and diagnostics.
+    fn backend(&self) -> Backend;
+    /// A cheap round trip to the database.
+    async fn ping(&self) -> Result<()>;
+
+    // --- accounts and teams -------------------------------------------------------------
+    /// Creates an account; for patients also creates their data key. `password_hash` must
+    /// already be an argon2id hash.
+    async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User>;
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
+    /// The account and its password hash, for login.
+    async fn user_credentials(&self, username: &Username) -> Result<Option<(User, String)>>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn assign_care_team(
+        &self,
+        actor: &Actor,
+        clinician: UserId,
+        patient: PatientId,
+    ) -> Result<()>;
+    async fn care_team(&self, patient: PatientId) -> Result<Vec<UserId>>;
+    async fn caseload(&self, clinician: UserId) -> Result<Vec<PatientId>>;
+    async fn is_on_care_team(&self, clinician: UserId, patient: PatientId) -> Result<bool>;
+
+    // --- consent ------------------------------------------------------------------------
+    async fn record_consent(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        kind: ConsentKind,
+        granted: bool,
+    ) -> Result<()>;
+    /// The latest decision per kind; a kind never recorded is absent.
+    async fn consents(&self, patient: PatientId) -> Result<Vec<Consent>>;
+
+    // --- conversations --------------------------------------------------------------------
+    async fn create_conversation(&self, actor: &Actor, patient: PatientId)
+        -> Result<ConversationId>;
+    async fn conversations(&self, patient: PatientId) -> Result<Vec<Conversation>>;
+    async fn append_message(&self, actor: &Actor, new: NewMessage) -> Result<Message>;
+    /// Reads a conversation; audited as a read of the patient's messages.
+    async fn messages(&self, actor: &Actor, conversation: ConversationId) -> Result<Vec<Message>>;
+    async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId>;
+    async fn summaries(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Summary>>;
+
+    // --- risk -----------------------------------------------------------------------------
+    async fn record_risk_event(&self, actor: &Actor, new: NewRiskEvent) -> Result<RiskEventId>;
+    /// Records who acknowledged an alert and when. Acknowledging twice is a conflict.
+    async fn acknowledge_risk_event(
+        &self,
+        actor: &Actor,
+        id: RiskEventId,
+        note: Option<String>,
+    ) -> Result<()>;
+    async fn risk_events(&self, actor: &Actor, patient: PatientId) -> Result<Vec<RiskEvent>>;
+
+    // --- measures -------------------------------------------------------------------------
+    async fn record_assessment(&self, actor: &Actor, new: NewAssessment) -> Result<AssessmentId>;
+    async fn assessments(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Assessment>>;
+
+    // --- care plan --------------------------------------------------------------------------
+    async fn add_care_plan_item(&self, actor: &Actor, new: NewCarePlanItem)
+        -> Result<CarePlanItemId>;
+    async fn set_ai_preferences(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        prefs: serde_json::Value,
+    ) -> Result<()>;
+    async fn care_plan(&self, actor: &Actor, patient: PatientId) -> Result<CarePlan>;
+
+    // --- check-ins --------------------------------------------------------------------------
+    async fn schedule_checkin(&self, actor: &Actor, new: NewCheckin) -> Result<CheckinId>;
+    /// Claims up to `limit` scheduled check-ins due at `now_ms` for `worker`, so that
+    /// several instances never send the same one. A claim lapses after `lease_ms`.
+    async fn claim_due_checkins(
+        &self,
+        worker: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Checkin>>;
+
+    // --- audit, keys, export, erasure --------------------------------------------------------
+    /// Appends a free-standing audit entry (for example a break-glass access).
+    async fn audit(&self, actor: &Actor, event: AuditEvent) -> Result<()>;
+    /// Entries about one patient, oldest first.
+    async fn audit_entries(&self, patient: Option<PatientId>) -> Result<Vec<tandem_domain::AuditRecord>>;
+    /// Walks the whole chain and reports the first broken entry.
+    async fn verify_audit(&self) -> Result<AuditReport>;
+    /// Re-wraps every data key under `new_key` in one transaction, without touching data.
+    /// Returns how many keys were re-wrapped. The store uses `new_key` from then on.
+    async fn rotate_master_key(&self, actor: &Actor, new_key: MasterKey) -> Result<u64>;
+    /// Everything held about a patient, decrypted.
+    async fn export_patient(&self, actor: &Actor, patient: PatientId) -> Result<PatientExport>;
+    /// Destroys the patient's data key, then every row about them, in one transaction;
+    /// leaves only the audit entry that it happened.
+    async fn erase_patient(&self, actor: &Actor, patient: PatientId) -> Result<ErasureReport>;
+}
+
+/// Who is acting, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// A user id, or a system component such as `system:cli` or `system:jobs`.
+    pub id: String,
+    pub role: String,
+    /// Why, where a reason is required (break-glass access, erasure by staff).
+    pub reason: Option<String>,
+}
+
+impl Actor {
+    pub fn user(id: UserId, role: Role) -> Actor {
+        Actor {
+            id: id.to_string(),
+            role: role.as_str().to_string(),
+            reason: None,
+        }
+    }
+    pub fn system(component: &str) -> Actor {
+        Actor {
+            id: format!("system:{component}"),
+            role: "system".to_string(),
+            reason: None,
+        }
+    }
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Actor {
+        self.reason = Some(reason.into());
+        self
+    }
+}

@@ -1,0 +1,234 @@
+//! Records the store takes and returns. Text fields here are plaintext: sealing happens
+//! inside the store, so callers can never write clinical text unencrypted by mistake.
+
+use serde::{Deserialize, Serialize};
+use tandem_domain::{
+    AssessmentId, AuditAction, AuditRecord, CarePlanItemId, CarePlanItemKind, ChainBreak,
+    CheckinId, CheckinStatus, ConsentKind, ConversationId, MessageId, MessageRole, PatientId,
+    RiskEventId, Role, SummaryId, UserId, Username,
+};
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub username: Username,
+    pub role: Role,
+    /// An argon2id PHC string from `tandem_vault::hash_password`.
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: Username,
+    pub role: Role,
+    pub created_at_ms: i64,
+    pub disabled: bool,
+}
+
+impl User {
+    pub fn patient_id(&self) -> Option<PatientId> {
+        (self.role == Role::Patient).then(|| PatientId::from_user(self.id))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub kind: ConsentKind,
+    pub granted: bool,
+    pub recorded_at_ms: i64,
+    pub recorded_by: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub patient: PatientId,
+    pub started_at_ms: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub conversation: ConversationId,
+    pub role: MessageRole,
+    pub text: String,
+    /// For assistant messages: backend, model id, template version, safety verdicts,
+    /// guard actions.
+    pub provenance: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation: ConversationId,
+    pub seq: i64,
+    pub role: MessageRole,
+    pub text: String,
+    pub provenance: Option<serde_json::Value>,
+    pub created_at_ms: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewSummary {
+    pub conversation: ConversationId,
+    pub first_message: MessageId,
+    pub last_message: MessageId,
+    pub text: String,
+    pub provenance: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub id: SummaryId,
+    pub conversation: ConversationId,
+    pub first_message: MessageId,
+    pub last_message: MessageId,
+    pub text: String,
+    pub provenance: Option<serde_json::Value>,
+    pub created_at_ms: i64,
+    /// Always true: summaries are written by the model and must be shown as such.
+    pub ai_generated: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewRiskEvent {
+    pub patient: PatientId,
+    pub conversation: Option<ConversationId>,
+    pub message: Option<MessageId>,
+    /// Where it came from: `chat`, `measure`, ...
+    pub source: String,
+    /// `none` | `low` | `moderate` | `high` | `imminent`.
+    pub level: String,
+    pub categories: Vec<String>,
+    /// The rules and spans that fired (sealed: spans quote the patient).
+    pub evidence: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    pub clinician: String,
+    pub at_ms: i64,
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RiskEvent {
+    pub id: RiskEventId,
+    pub patient: PatientId,
+    pub conversation: Option<ConversationId>,
+    pub message: Option<MessageId>,
+    pub source: String,
+    pub level: String,
+    pub categories: Vec<String>,
+    pub evidence: serde_json::Value,
+    pub created_at_ms: i64,
+    pub acknowledgement: Option<Acknowledgement>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewAssessment {
+    pub patient: PatientId,
+    pub instrument: String,
+    pub answers: Vec<Option<u8>>,
+    pub total: Option<i64>,
+    pub band: Option<String>,
+    pub completed_at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Assessment {
+    pub id: AssessmentId,
+    pub patient: PatientId,
+    pub instrument: String,
+    pub answers: Vec<Option<u8>>,
+    pub total: Option<i64>,
+    pub band: Option<String>,
+    pub completed_at_ms: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewCarePlanItem {
+    pub patient: PatientId,
+    pub kind: CarePlanItemKind,
+    pub text: String,
+    pub due_at_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CarePlanItem {
+    pub id: CarePlanItemId,
+    pub kind: CarePlanItemKind,
+    pub text: String,
+    pub status: String,
+    pub due_at_ms: Option<i64>,
+    pub created_by: Option<String>,
+    pub created_at_ms: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CarePlan {
+    pub items: Vec<CarePlanItem>,
+    pub ai_preferences: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewCheckin {
+    pub patient: PatientId,
+    pub clinician: Option<UserId>,
+    pub due_at_ms: i64,
+    pub prompt: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkin {
+    pub id: CheckinId,
+    pub patient: PatientId,
+    pub clinician: Option<String>,
+    pub due_at_ms: i64,
+    pub status: CheckinStatus,
+    pub prompt: Option<String>,
+}
+
+/// A free-standing audit entry.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    pub action: AuditAction,
+    pub patient: Option<PatientId>,
+    /// Ids and counts only; never free text.
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditReport {
+    pub entries_checked: u64,
+    pub first_break: Option<ChainBreak>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConversationExport {
+    pub conversation: Conversation,
+    pub messages: Vec<Message>,
+}
+
+/// Everything held about one patient, decrypted: what `tandem patient export` writes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PatientExport {
+    pub format: String,
+    pub exported_at_ms: i64,
+    pub patient: User,
+    pub care_team: Vec<UserId>,
+    pub consents: Vec<Consent>,
+    pub conversations: Vec<ConversationExport>,
+    pub summaries: Vec<Summary>,
+    pub risk_events: Vec<RiskEvent>,
+    pub assessments: Vec<Assessment>,
+    pub care_plan: CarePlan,
+    pub checkins: Vec<Checkin>,
+    /// Who did what with this record (ids and event kinds).
+    pub audit: Vec<AuditRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErasureReport {
+    pub patient: PatientId,
+    pub rows_deleted: u64,
+}

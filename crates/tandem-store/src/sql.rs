@@ -1,0 +1,1604 @@
+//! [`SqlStore`]: the [`Store`] over sqlx's `Any` driver, so one set of queries serves both
+//! SQLite and PostgreSQL. The dialects differ only in their migrations (`migrations/sqlite`,
+//! `migrations/postgres`) and in connection set-up below; queries use `$n` placeholders,
+//! `RETURNING` and `ON CONFLICT`, which both understand.
+//!
+//! Every write transaction starts by bumping the audit chain head (`audit_head`): on
+//! PostgreSQL that row lock serialises appends from several server instances, and on
+//! SQLite it takes the write lock up front so a transaction never has to upgrade a read.
+
+use async_trait::async_trait;
+use serde::{de::DeserializeOwned, Serialize};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::AnyConnection;
+use sqlx::{Any, AnyPool, Row, Transaction};
+use std::str::FromStr;
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tandem_domain::{
+    chain_hash, AssessmentId, AuditAction, AuditRecord, CarePlanItemId, CarePlanItemKind,
+    ChainVerifier, CheckinId, CheckinStatus, ConsentKind, ConversationId, MessageId,
+    PatientId, RiskEventId, Role, SummaryId, UserId, Username,
+};
+use tandem_vault::{field_ad, DataKey, MasterKey};
+use uuid::Uuid;
+
+use crate::model::*;
+use crate::{Actor, Result, Store, StoreError};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database engine a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// PostgreSQL for `postgres://` or `postgresql://` URLs, SQLite for `sqlite:` URLs.
+    pub fn from_url(url: &str) -> Result<Backend> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(StoreError::Invalid(format!(
+                "unsupported database URL {:?}: use sqlite://PATH or postgres://USER@HOST/DB",
+                redact_url(url)
+            )))
+        }
+    }
+}
+
+/// The URL with any password replaced, safe to print.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The SQL store. Cheap to share behind an `Arc`.
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    master: RwLock<MasterKey>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn new_id() -> Uuid {
+    Uuid::new_v4()
+}
+
+type Tx = Transaction<'static, Any>;
+
+/// The audit slot a write transaction holds from its first statement.
+struct Slot {
+    seq: i64,
+    prev_hash: String,
+}
+
+impl SqlStore {
+    /// Connects and runs the embedded migrations: what `tandem serve` does on start.
+    pub async fn open(url: &str, master: MasterKey) -> Result<SqlStore> {
+        let store = SqlStore::connect(url, master).await?;
+        store.migrate().await?;
+        store.check_master_key().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating (for `tandem db migrate`, which reports what it did).
+    pub async fn connect(url: &str, master: MasterKey) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let mut opts = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 10,
+            })
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            opts = opts.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers proceed during a write; the busy timeout makes a
+                    // second process (the CLI beside a running server) wait, not fail.
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact_url(url),
+                source,
+            })?;
+        Ok(SqlStore {
+            pool,
+            backend,
+            master: RwLock::new(master),
+        })
+    }
+
+    /// Applies pending migrations; returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let before = self.applied_migrations().await.unwrap_or(0);
+        migrator.run(&self.pool).await?;
+        let after = self.applied_migrations().await.unwrap_or(before);
+        Ok(after.saturating_sub(before))
+    }
+
+    async fn applied_migrations(&self) -> Result<usize> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Fails early, with a clear message, when the key file is not the one in use.
+    async fn check_master_key(&self) -> Result<()> {
+        let given = self.master_id();
+        let row = sqlx::query(
+            "SELECT master_key_id FROM patient_keys WHERE master_key_id <> $1 LIMIT 1",
+        )
+        .bind(&given)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = row {
+            return Err(StoreError::WrongMasterKey {
+                given,
+                stored: row.try_get("master_key_id")?,
+            });
+        }
+        Ok(())
+    }
+
+    fn master_id(&self) -> String {
+        match self.master.read() {
+            Ok(m) => m.id(),
+            Err(poisoned) => poisoned.into_inner().id(),
+        }
+    }
+
+    fn master(&self) -> MasterKey {
+        match self.master.read() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The raw pool, for tests and tools that must look under the store (tamper tests).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // --- transactions and the audit chain ----------------------------------------------
+
+    async fn begin_write(&self) -> Result<(Tx, Slot)> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let slot = Slot {
+            seq: row.try_get("seq")?,
+            prev_hash: row.try_get("hash")?,
+        };
+        Ok((tx, slot))
+    }
+
+    /// Appends the audit entry for this transaction and commits.
+    async fn commit_audited(
+        &self,
+        mut tx: Tx,
+        slot: Slot,
+        actor: &Actor,
+        action: AuditAction,
+        patient: Option<PatientId>,
+        detail: Option<String>,
+    ) -> Result<()> {
+        let mut rec = AuditRecord {
+            seq: slot.seq,
+            at_ms: now_ms(),
+            actor: Some(actor.id.clone()),
+            actor_role: actor.role.clone(),
+            action: action.as_str().to_string(),
+            patient: patient.map(|p| p.to_string()),
+            reason: actor.reason.clone(),
+            detail,
+            prev_hash: slot.prev_hash,
+            hash: String::new(),
+        };
+        rec.hash = chain_hash(&rec.prev_hash, &rec);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at_ms, actor, actor_role, action, patient, reason, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(rec.seq)
+        .bind(rec.at_ms)
+        .bind(rec.actor.clone())
+        .bind(rec.actor_role.clone())
+        .bind(rec.action.clone())
+        .bind(rec.patient.clone())
+        .bind(rec.reason.clone())
+        .bind(rec.detail.clone())
+        .bind(rec.prev_hash.clone())
+        .bind(rec.hash.clone())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(rec.hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // --- keys and sealing ------------------------------------------------------------------
+
+    async fn data_key(&self, conn: &mut AnyConnection, patient: PatientId) -> Result<DataKey> {
+        let row = sqlx::query(
+            "SELECT wrapped_key, master_key_id FROM patient_keys WHERE patient_id = $1",
+        )
+        .bind(patient.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("data key for patient {patient}")))?;
+        let stored: String = row.try_get("master_key_id")?;
+        let master = self.master();
+        if stored != master.id() {
+            return Err(StoreError::WrongMasterKey {
+                given: master.id(),
+                stored,
+            });
+        }
+        let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
+        Ok(DataKey::unwrap_from(&wrapped, &master, &patient.to_string())?)
+    }
+
+    async fn patient_of_conversation(
+        &self,
+        conn: &mut AnyConnection,
+        conversation: ConversationId,
+    ) -> Result<PatientId> {
+        let row = sqlx::query("SELECT patient_id FROM conversations WHERE id = $1")
+            .bind(conversation.to_string())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("conversation {conversation}")))?;
+        parse_col(&row, "patient_id")
+    }
+
+    async fn require_patient(&self, conn: &mut AnyConnection, patient: PatientId) -> Result<()> {
+        let row = sqlx::query("SELECT role FROM users WHERE id = $1")
+            .bind(patient.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        match row {
+            None => Err(StoreError::not_found(format!("patient {patient}"))),
+            Some(r) => {
+                let role: Role = parse_col(&r, "role")?;
+                if role == Role::Patient {
+                    Ok(())
+                } else {
+                    Err(StoreError::Invalid(format!(
+                        "user {patient} is a {role}, not a patient"
+                    )))
+                }
+            }
+        }
+    }
+
+    // --- reads shared by the audited methods and by export ------------------------------
+
+    async fn read_messages(
+        &self,
+        conn: &mut AnyConnection,
+        dek: &DataKey,
+        patient: PatientId,
+        conversation: ConversationId,
+    ) -> Result<Vec<Message>> {
+        let rows = sqlx::query(
+            "SELECT id, seq, role, body, provenance, created_at FROM messages \
+             WHERE conversation_id = $1 ORDER BY seq",
+        )
+        .bind(conversation.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(Message {
+                    id: parse_text(&id)?,
+                    conversation,
+                    seq: r.try_get("seq")?,
+                    role: parse_col(r, "role")?,
+                    text: open_text(dek, r, "messages", "body", &id, patient)?,
+                    provenance: open_json_opt(dek, r, "messages", "provenance", &id, patient)?,
+                    created_at_ms: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn read_conversations(
+        &self,
+        conn: &mut AnyConnection,
+        patient: PatientId,
+    ) -> Result<Vec<Conversation>> {
+        let rows = sqlx::query(
+            "SELECT id, started_at FROM conversations WHERE patient_id = $1 ORDER BY started_at, id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Conversation {
+                    id: parse_col(r, "id")?,
+                    patient,
+                    started_at_ms: r.try_get("started_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn read_summaries(
+        &self,
+        conn: &mut AnyConnection,
+        dek: &DataKey,
+        patient: PatientId,
+    ) -> Result<Vec<Summary>> {
+        let rows = sqlx::query(
+            "SELECT id, conversation_id, first_message_id, last_message_id, body, provenance, created_at \
+             FROM summaries WHERE patient_id = $1 ORDER BY created_at, id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(Summary {
+                    id: parse_text(&id)?,
+                    conversation: parse_col(r, "conversation_id")?,
+                    first_message: parse_col(r, "first_message_id")?,
+                    last_message: parse_col(r, "last_message_id")?,
+                    text: open_text(dek, r, "summaries", "body", &id, patient)?,
+                    provenance: open_json_opt(dek, r, "summaries", "provenance", &id, patient)?,
+                    created_at_ms: r.try_get("created_at")?,
+                    ai_generated: true,
+                })
+            })
+            .collect()
+    }
+
+    async fn read_risk_events(
+        &self,
+        conn: &mut AnyConnection,
+        dek: &DataKey,
+        patient: PatientId,
+    ) -> Result<Vec<RiskEvent>> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.conversation_id, e.message_id, e.source, e.level, e.categories, e.evidence, \
+                    e.created_at, a.clinician_id, a.acknowledged_at, a.note \
+             FROM risk_events e LEFT JOIN risk_acknowledgements a ON a.risk_event_id = e.id \
+             WHERE e.patient_id = $1 ORDER BY e.created_at, e.id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                let categories: String = r.try_get("categories")?;
+                let ack_by: Option<String> = r.try_get("clinician_id")?;
+                let acknowledgement = match ack_by {
+                    None => None,
+                    Some(clinician) => Some(Acknowledgement {
+                        clinician,
+                        at_ms: r.try_get("acknowledged_at")?,
+                        note: open_opt(dek, r, "risk_acknowledgements", "note", &id, patient)?
+                            .map(bytes_to_string)
+                            .transpose()?,
+                    }),
+                };
+                Ok(RiskEvent {
+                    id: parse_text(&id)?,
+                    patient,
+                    conversation: parse_opt_col(r, "conversation_id")?,
+                    message: parse_opt_col(r, "message_id")?,
+                    source: r.try_get("source")?,
+                    level: r.try_get("level")?,
+                    categories: categories
+                        .split(',')
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    evidence: open_json(dek, r, "risk_events", "evidence", &id, patient)?,
+                    created_at_ms: r.try_get("created_at")?,
+                    acknowledgement,
+                })
+            })
+            .collect()
+    }
+
+    async fn read_assessments(
+        &self,
+        conn: &mut AnyConnection,
+        dek: &DataKey,
+        patient: PatientId,
+    ) -> Result<Vec<Assessment>> {
+        let rows = sqlx::query(
+            "SELECT id, instrument, answers, total, band, completed_at FROM assessments \
+             WHERE patient_id = $1 ORDER BY completed_at, id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(Assessment {
+                    id: parse_text(&id)?,
+                    patient,
+                    instrument: r.try_get("instrument")?,
+                    answers: open_json(dek, r, "assessments", "answers", &id, patient)?,
+                    total: r.try_get("total")?,
+                    band: r.try_get("band")?,
+                    completed_at_ms: r.try_get("completed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn read_care_plan(
+        &self,
+        conn: &mut AnyConnection,
+        dek: &DataKey,
+        patient: PatientId,
+    ) -> Result<CarePlan> {
+        let rows = sqlx::query(
+            "SELECT id, kind, body, status, due_at, created_by, created_at FROM care_plan_items \
+             WHERE patient_id = $1 ORDER BY created_at, id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(CarePlanItem {
+                    id: parse_text(&id)?,
+                    kind: parse_col::<CarePlanItemKind>(r, "kind")?,
+                    text: open_text(dek, r, "care_plan_items", "body", &id, patient)?,
+                    status: r.try_get("status")?,
+                    due_at_ms: r.try_get("due_at")?,
+                    created_by: r.try_get("created_by")?,
+                    created_at_ms: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let prefs = sqlx::query("SELECT body FROM ai_preferences WHERE patient_id = $1")
+            .bind(patient.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        let ai_preferences = match prefs {
+            None => None,
+            Some(r) => Some(open_json(
+                dek,
+                &r,
+                "ai_preferences",
+                "body",
+                &patient.to_string(),
+                patient,
+            )?),
+        };
+        Ok(CarePlan {
+            items,
+            ai_preferences,
+        })
+    }
+
+    async fn read_checkins(
+        &self,
+        conn: &mut AnyConnection,
+        dek: &DataKey,
+        patient: PatientId,
+    ) -> Result<Vec<Checkin>> {
+        let rows = sqlx::query(
+            "SELECT id, clinician_id, due_at, status, prompt FROM checkins \
+             WHERE patient_id = $1 ORDER BY due_at, id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| checkin_from_row(r, dek, patient))
+            .collect()
+    }
+
+    async fn read_audit(
+        &self,
+        conn: &mut AnyConnection,
+        patient: Option<PatientId>,
+    ) -> Result<Vec<AuditRecord>> {
+        let rows = match patient {
+            Some(p) => {
+                sqlx::query(&format!("{AUDIT_SELECT} WHERE patient = $1 ORDER BY seq"))
+                    .bind(p.to_string())
+                    .fetch_all(&mut *conn)
+                    .await?
+            }
+            None => {
+                sqlx::query(&format!("{AUDIT_SELECT} ORDER BY seq"))
+                    .fetch_all(&mut *conn)
+                    .await?
+            }
+        };
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn read_consents(
+        &self,
+        conn: &mut AnyConnection,
+        patient: PatientId,
+    ) -> Result<Vec<Consent>> {
+        let rows = sqlx::query(
+            "SELECT kind, granted, recorded_at, recorded_by FROM consents \
+             WHERE patient_id = $1 ORDER BY recorded_at, id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        // Latest decision per kind wins.
+        let mut latest: Vec<Consent> = Vec::new();
+        for r in &rows {
+            let c = Consent {
+                kind: parse_col::<ConsentKind>(r, "kind")?,
+                granted: r.try_get::<i64, _>("granted")? != 0,
+                recorded_at_ms: r.try_get("recorded_at")?,
+                recorded_by: r.try_get("recorded_by")?,
+            };
+            latest.retain(|old| old.kind != c.kind);
+            latest.push(c);
+        }
+        Ok(latest)
+    }
+
+    async fn read_care_team(
+        &self,
+        conn: &mut AnyConnection,
+        patient: PatientId,
+    ) -> Result<Vec<UserId>> {
+        let rows = sqlx::query(
+            "SELECT clinician_id FROM care_team WHERE patient_id = $1 ORDER BY assigned_at, clinician_id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter().map(|r| parse_col(r, "clinician_id")).collect()
+    }
+
+    async fn read_user(&self, conn: &mut AnyConnection, id: UserId) -> Result<Option<User>> {
+        let row = sqlx::query(&format!("{USER_SELECT} WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+}
+
+const USER_SELECT: &str = "SELECT id, username, role, created_at, disabled FROM users";
+const AUDIT_SELECT: &str =
+    "SELECT seq, at_ms, actor, actor_role, action, patient, reason, detail, prev_hash, hash FROM audit_log";
+
+// --- row helpers -------------------------------------------------------------------------
+
+fn parse_text<T: FromStr>(s: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse::<T>()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse_col<T: FromStr>(r: &AnyRow, col: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let s: String = r.try_get(col)?;
+    parse_text(&s)
+}
+
+fn parse_opt_col<T: FromStr>(r: &AnyRow, col: &str) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    let s: Option<String> = r.try_get(col)?;
+    s.as_deref().map(parse_text).transpose()
+}
+
+fn user_from_row(r: &AnyRow) -> Result<User> {
+    let username: String = r.try_get("username")?;
+    Ok(User {
+        id: parse_col(r, "id")?,
+        username: Username::parse(&username).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        role: parse_col(r, "role")?,
+        created_at_ms: r.try_get("created_at")?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+    })
+}
+
+fn audit_from_row(r: &AnyRow) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: r.try_get("seq")?,
+        at_ms: r.try_get("at_ms")?,
+        actor: r.try_get("actor")?,
+        actor_role: r.try_get("actor_role")?,
+        action: r.try_get("action")?,
+        patient: r.try_get("patient")?,
+        reason: r.try_get("reason")?,
+        detail: r.try_get("detail")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+fn checkin_from_row(r: &AnyRow, dek: &DataKey, patient: PatientId) -> Result<Checkin> {
+    let id: String = r.try_get("id")?;
+    Ok(Checkin {
+        id: parse_text(&id)?,
+        patient,
+        clinician: r.try_get("clinician_id")?,
+        due_at_ms: r.try_get("due_at")?,
+        status: parse_col::<CheckinStatus>(r, "status")?,
+        prompt: open_opt(dek, r, "checkins", "prompt", &id, patient)?
+            .map(bytes_to_string)
+            .transpose()?,
+    })
+}
+
+fn seal(
+    dek: &DataKey,
+    table: &str,
+    col: &str,
+    row: &str,
+    patient: PatientId,
+    plain: &[u8],
+) -> Result<Vec<u8>> {
+    Ok(dek.seal(&field_ad(table, col, row, &patient.to_string()), plain)?)
+}
+
+fn seal_json<T: Serialize>(
+    dek: &DataKey,
+    table: &str,
+    col: &str,
+    row: &str,
+    patient: PatientId,
+    value: &T,
+) -> Result<Vec<u8>> {
+    let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    seal(dek, table, col, row, patient, &bytes)
+}
+
+fn open_opt(
+    dek: &DataKey,
+    r: &AnyRow,
+    table: &str,
+    col: &str,
+    row: &str,
+    patient: PatientId,
+) -> Result<Option<Vec<u8>>> {
+    let blob: Option<Vec<u8>> = r.try_get(col)?;
+    blob.map(|b| dek.open(&field_ad(table, col, row, &patient.to_string()), &b))
+        .transpose()
+        .map_err(StoreError::from)
+}
+
+fn open_text(
+    dek: &DataKey,
+    r: &AnyRow,
+    table: &str,
+    col: &str,
+    row: &str,
+    patient: PatientId,
+) -> Result<String> {
+    let bytes = open_opt(dek, r, table, col, row, patient)?
+        .ok_or_else(|| StoreError::Corrupt(format!("{table}.{col} is empty")))?;
+    bytes_to_string(bytes)
+}
+
+fn open_json<T: DeserializeOwned>(
+    dek: &DataKey,
+    r: &AnyRow,
+    table: &str,
+    col: &str,
+    row: &str,
+    patient: PatientId,
+) -> Result<T> {
+    open_json_opt(dek, r, table, col, row, patient)?
+        .ok_or_else(|| StoreError::Corrupt(format!("{table}.{col} is empty")))
+}
+
+fn open_json_opt<T: DeserializeOwned>(
+    dek: &DataKey,
+    r: &AnyRow,
+    table: &str,
+    col: &str,
+    row: &str,
+    patient: PatientId,
+) -> Result<Option<T>> {
+    open_opt(dek, r, table, col, row, patient)?
+        .map(|b| {
+            serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(format!("{table}.{col}: {e}")))
+        })
+        .transpose()
+}
+
+fn bytes_to_string(b: Vec<u8>) -> Result<String> {
+    String::from_utf8(b).map_err(|_| StoreError::Corrupt("text is not UTF-8".into()))
+}
+
+fn constraint_to_conflict(e: sqlx::Error, what: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(format!("{what} already exists"))
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::Invalid(format!("{what} refers to something that does not exist"))
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT COUNT(*) AS n FROM audit_head")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User> {
+        let id = UserId::from_uuid(new_id());
+        let at = now_ms();
+        let (mut tx, slot) = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO users (id, username, role, password_hash, created_at, disabled) \
+             VALUES ($1, $2, $3, $4, $5, 0)",
+        )
+        .bind(id.to_string())
+        .bind(new.username.as_str().to_string())
+        .bind(new.role.as_str())
+        .bind(new.password_hash)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_to_conflict(e, &format!("a user named {}", new.username)))?;
+        let patient = (new.role == Role::Patient).then(|| PatientId::from_user(id));
+        if let Some(p) = patient {
+            let master = self.master();
+            let wrapped = DataKey::generate().wrap(&master, &p.to_string())?;
+            sqlx::query(
+                "INSERT INTO patient_keys (patient_id, wrapped_key, master_key_id, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(p.to_string())
+            .bind(wrapped)
+            .bind(master.id())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let detail = format!("user={id} role={}", new.role);
+        self.commit_audited(tx, slot, actor, AuditAction::UserCreated, patient, Some(detail))
+            .await?;
+        Ok(User {
+            id,
+            username: new.username,
+            role: new.role,
+            created_at_ms: at,
+            disabled: false,
+        })
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        let mut conn = self.pool.acquire().await?;
+        self.read_user(&mut conn, id).await
+    }
+
+    async fn user_credentials(&self, username: &Username) -> Result<Option<(User, String)>> {
+        let row = sqlx::query(
+            "SELECT id, username, role, created_at, disabled, password_hash FROM users WHERE username = $1",
+        )
+        .bind(username.as_str().to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some((user_from_row(&r)?, r.try_get("password_hash")?))),
+        }
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query(&format!("{USER_SELECT} ORDER BY role, username"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn assign_care_team(
+        &self,
+        actor: &Actor,
+        clinician: UserId,
+        patient: PatientId,
+    ) -> Result<()> {
+        let (mut tx, slot) = self.begin_write().await?;
+        let role = self
+            .read_user(&mut tx, clinician)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("clinician {clinician}")))?
+            .role;
+        if role != Role::Clinician {
+            return Err(StoreError::Invalid(format!(
+                "user {clinician} is a {role}, not a clinician"
+            )));
+        }
+        self.require_patient(&mut tx, patient).await?;
+        sqlx::query(
+            "INSERT INTO care_team (clinician_id, patient_id, assigned_at, assigned_by) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (clinician_id, patient_id) DO NOTHING",
+        )
+        .bind(clinician.to_string())
+        .bind(patient.to_string())
+        .bind(now_ms())
+        .bind(actor.id.clone())
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::TeamAssigned,
+            Some(patient),
+            Some(format!("clinician={clinician}")),
+        )
+        .await
+    }
+
+    async fn care_team(&self, patient: PatientId) -> Result<Vec<UserId>> {
+        let mut conn = self.pool.acquire().await?;
+        self.read_care_team(&mut conn, patient).await
+    }
+
+    async fn caseload(&self, clinician: UserId) -> Result<Vec<PatientId>> {
+        let rows = sqlx::query(
+            "SELECT patient_id FROM care_team WHERE clinician_id = $1 ORDER BY assigned_at, patient_id",
+        )
+        .bind(clinician.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| parse_col(r, "patient_id")).collect()
+    }
+
+    async fn is_on_care_team(&self, clinician: UserId, patient: PatientId) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM care_team WHERE clinician_id = $1 AND patient_id = $2",
+        )
+        .bind(clinician.to_string())
+        .bind(patient.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    async fn record_consent(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        kind: ConsentKind,
+        granted: bool,
+    ) -> Result<()> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        sqlx::query(
+            "INSERT INTO consents (id, patient_id, kind, granted, recorded_at, recorded_by) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(new_id().to_string())
+        .bind(patient.to_string())
+        .bind(kind.as_str())
+        .bind(i64::from(granted))
+        .bind(now_ms())
+        .bind(actor.id.clone())
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::ConsentRecorded,
+            Some(patient),
+            Some(format!("kind={kind} granted={granted}")),
+        )
+        .await
+    }
+
+    async fn consents(&self, patient: PatientId) -> Result<Vec<Consent>> {
+        let mut conn = self.pool.acquire().await?;
+        self.read_consents(&mut conn, patient).await
+    }
+
+    async fn create_conversation(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+    ) -> Result<ConversationId> {
+        let id = ConversationId::from_uuid(new_id());
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        sqlx::query("INSERT INTO conversations (id, patient_id, started_at) VALUES ($1, $2, $3)")
+            .bind(id.to_string())
+            .bind(patient.to_string())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::ConversationCreated,
+            Some(patient),
+            Some(format!("conversation={id}")),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn conversations(&self, patient: PatientId) -> Result<Vec<Conversation>> {
+        let mut conn = self.pool.acquire().await?;
+        self.read_conversations(&mut conn, patient).await
+    }
+
+    async fn append_message(&self, actor: &Actor, new: NewMessage) -> Result<Message> {
+        let id = MessageId::from_uuid(new_id());
+        let at = now_ms();
+        let (mut tx, slot) = self.begin_write().await?;
+        let patient = self.patient_of_conversation(&mut tx, new.conversation).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let row_id = id.to_string();
+        let body = seal(&dek, "messages", "body", &row_id, patient, new.text.as_bytes())?;
+        let provenance = new
+            .provenance
+            .as_ref()
+            .map(|p| seal_json(&dek, "messages", "provenance", &row_id, patient, p))
+            .transpose()?;
+        let seq: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM messages WHERE conversation_id = $1",
+        )
+        .bind(new.conversation.to_string())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("next")?;
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, patient_id, seq, role, body, provenance, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(row_id.clone())
+        .bind(new.conversation.to_string())
+        .bind(patient.to_string())
+        .bind(seq)
+        .bind(new.role.as_str())
+        .bind(body)
+        .bind(provenance)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::MessageWritten,
+            Some(patient),
+            Some(format!("conversation={} message={id}", new.conversation)),
+        )
+        .await?;
+        Ok(Message {
+            id,
+            conversation: new.conversation,
+            seq,
+            role: new.role,
+            text: new.text,
+            provenance: new.provenance,
+            created_at_ms: at,
+        })
+    }
+
+    async fn messages(&self, actor: &Actor, conversation: ConversationId) -> Result<Vec<Message>> {
+        let (mut tx, slot) = self.begin_write().await?;
+        let patient = self.patient_of_conversation(&mut tx, conversation).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let messages = self
+            .read_messages(&mut tx, &dek, patient, conversation)
+            .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::MessagesRead,
+            Some(patient),
+            Some(format!("conversation={conversation} count={}", messages.len())),
+        )
+        .await?;
+        Ok(messages)
+    }
+
+    async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId> {
+        let id = SummaryId::from_uuid(new_id());
+        let (mut tx, slot) = self.begin_write().await?;
+        let patient = self.patient_of_conversation(&mut tx, new.conversation).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let row_id = id.to_string();
+        let body = seal(&dek, "summaries", "body", &row_id, patient, new.text.as_bytes())?;
+        let provenance = new
+            .provenance
+            .as_ref()
+            .map(|p| seal_json(&dek, "summaries", "provenance", &row_id, patient, p))
+            .transpose()?;
+        sqlx::query(
+            "INSERT INTO summaries (id, conversation_id, patient_id, first_message_id, last_message_id, body, provenance, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(row_id)
+        .bind(new.conversation.to_string())
+        .bind(patient.to_string())
+        .bind(new.first_message.to_string())
+        .bind(new.last_message.to_string())
+        .bind(body)
+        .bind(provenance)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::SummaryWritten,
+            Some(patient),
+            Some(format!("summary={id}")),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn summaries(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Summary>> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let out = self.read_summaries(&mut tx, &dek, patient).await?;
+        self.commit_audited(tx, slot, actor, AuditAction::SummariesRead, Some(patient), None)
+            .await?;
+        Ok(out)
+    }
+
+    async fn record_risk_event(&self, actor: &Actor, new: NewRiskEvent) -> Result<RiskEventId> {
+        const LEVELS: [&str; 5] = ["none", "low", "moderate", "high", "imminent"];
+        if !LEVELS.contains(&new.level.as_str()) {
+            return Err(StoreError::Invalid(format!(
+                "unknown risk level {:?}; expected one of {LEVELS:?}",
+                new.level
+            )));
+        }
+        if new.categories.iter().any(|c| c.contains(',') || c.is_empty()) {
+            return Err(StoreError::Invalid(
+                "risk categories must be non-empty names without commas".into(),
+            ));
+        }
+        let id = RiskEventId::from_uuid(new_id());
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, new.patient).await?;
+        let dek = self.data_key(&mut tx, new.patient).await?;
+        let row_id = id.to_string();
+        let evidence = seal_json(&dek, "risk_events", "evidence", &row_id, new.patient, &new.evidence)?;
+        sqlx::query(
+            "INSERT INTO risk_events (id, patient_id, conversation_id, message_id, source, level, categories, evidence, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(row_id)
+        .bind(new.patient.to_string())
+        .bind(new.conversation.map(|c| c.to_string()))
+        .bind(new.message.map(|m| m.to_string()))
+        .bind(new.source.clone())
+        .bind(new.level.clone())
+        .bind(new.categories.join(","))
+        .bind(evidence)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::RiskEventRecorded,
+            Some(new.patient),
+            Some(format!("risk_event={id} level={}", new.level)),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn acknowledge_risk_event(
+        &self,
+        actor: &Actor,
+        id: RiskEventId,
+        note: Option<String>,
+    ) -> Result<()> {
+        let (mut tx, slot) = self.begin_write().await?;
+        let row = sqlx::query("SELECT patient_id FROM risk_events WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("risk event {id}")))?;
+        let patient: PatientId = parse_col(&row, "patient_id")?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let sealed = note
+            .as_ref()
+            .map(|n| {
+                seal(
+                    &dek,
+                    "risk_acknowledgements",
+                    "note",
+                    &id.to_string(),
+                    patient,
+                    n.as_bytes(),
+                )
+            })
+            .transpose()?;
+        sqlx::query(
+            "INSERT INTO risk_acknowledgements (risk_event_id, clinician_id, acknowledged_at, note) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.to_string())
+        .bind(actor.id.clone())
+        .bind(now_ms())
+        .bind(sealed)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_to_conflict(e, &format!("an acknowledgement of risk event {id}")))?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::RiskEventAcknowledged,
+            Some(patient),
+            Some(format!("risk_event={id}")),
+        )
+        .await
+    }
+
+    async fn risk_events(&self, actor: &Actor, patient: PatientId) -> Result<Vec<RiskEvent>> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let out = self.read_risk_events(&mut tx, &dek, patient).await?;
+        self.commit_audited(tx, slot, actor, AuditAction::RiskEventsRead, Some(patient), None)
+            .await?;
+        Ok(out)
+    }
+
+    async fn record_assessment(&self, actor: &Actor, new: NewAssessment) -> Result<AssessmentId> {
+        let id = AssessmentId::from_uuid(new_id());
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, new.patient).await?;
+        let dek = self.data_key(&mut tx, new.patient).await?;
+        let row_id = id.to_string();
+        let answers = seal_json(&dek, "assessments", "answers", &row_id, new.patient, &new.answers)?;
+        sqlx::query(
+            "INSERT INTO assessments (id, patient_id, instrument, answers, total, band, completed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(row_id)
+        .bind(new.patient.to_string())
+        .bind(new.instrument.clone())
+        .bind(answers)
+        .bind(new.total)
+        .bind(new.band.clone())
+        .bind(new.completed_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::AssessmentRecorded,
+            Some(new.patient),
+            Some(format!("assessment={id} instrument={}", new.instrument)),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn assessments(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Assessment>> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let out = self.read_assessments(&mut tx, &dek, patient).await?;
+        self.commit_audited(tx, slot, actor, AuditAction::AssessmentsRead, Some(patient), None)
+            .await?;
+        Ok(out)
+    }
+
+    async fn add_care_plan_item(
+        &self,
+        actor: &Actor,
+        new: NewCarePlanItem,
+    ) -> Result<CarePlanItemId> {
+        let id = CarePlanItemId::from_uuid(new_id());
+        let at = now_ms();
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, new.patient).await?;
+        let dek = self.data_key(&mut tx, new.patient).await?;
+        let row_id = id.to_string();
+        let body = seal(&dek, "care_plan_items", "body", &row_id, new.patient, new.text.as_bytes())?;
+        sqlx::query(
+            "INSERT INTO care_plan_items (id, patient_id, kind, body, status, due_at, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $7)",
+        )
+        .bind(row_id)
+        .bind(new.patient.to_string())
+        .bind(new.kind.as_str())
+        .bind(body)
+        .bind(new.due_at_ms)
+        .bind(actor.id.clone())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::CarePlanWritten,
+            Some(new.patient),
+            Some(format!("item={id} kind={}", new.kind)),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn set_ai_preferences(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        prefs: serde_json::Value,
+    ) -> Result<()> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let body = seal_json(&dek, "ai_preferences", "body", &patient.to_string(), patient, &prefs)?;
+        sqlx::query(
+            "INSERT INTO ai_preferences (patient_id, body, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (patient_id) DO UPDATE SET body = excluded.body, updated_by = excluded.updated_by, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(patient.to_string())
+        .bind(body)
+        .bind(actor.id.clone())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::CarePlanWritten,
+            Some(patient),
+            Some("ai_preferences".into()),
+        )
+        .await
+    }
+
+    async fn care_plan(&self, actor: &Actor, patient: PatientId) -> Result<CarePlan> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let plan = self.read_care_plan(&mut tx, &dek, patient).await?;
+        self.commit_audited(tx, slot, actor, AuditAction::CarePlanRead, Some(patient), None)
+            .await?;
+        Ok(plan)
+    }
+
+    async fn schedule_checkin(&self, actor: &Actor, new: NewCheckin) -> Result<CheckinId> {
+        let id = CheckinId::from_uuid(new_id());
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, new.patient).await?;
+        let dek = self.data_key(&mut tx, new.patient).await?;
+        let row_id = id.to_string();
+        let prompt = new
+            .prompt
+            .as_ref()
+            .map(|p| seal(&dek, "checkins", "prompt", &row_id, new.patient, p.as_bytes()))
+            .transpose()?;
+        sqlx::query(
+            "INSERT INTO checkins (id, patient_id, clinician_id, due_at, status, prompt, created_at) \
+             VALUES ($1, $2, $3, $4, 'scheduled', $5, $6)",
+        )
+        .bind(row_id)
+        .bind(new.patient.to_string())
+        .bind(new.clinician.map(|c| c.to_string()))
+        .bind(new.due_at_ms)
+        .bind(prompt)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::CheckinScheduled,
+            Some(new.patient),
+            Some(format!("checkin={id}")),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn claim_due_checkins(
+        &self,
+        worker: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Checkin>> {
+        // The claim is one UPDATE, so two instances racing for the same rows cannot both
+        // win: on PostgreSQL the second waits for the first's row locks and then re-checks
+        // the WHERE clause; on SQLite writers are serialised.
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "UPDATE checkins SET claimed_by = $1, claimed_until = $2 \
+             WHERE id IN (SELECT id FROM checkins WHERE status = 'scheduled' AND due_at <= $3 \
+                          AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY due_at LIMIT $4) \
+             AND (claimed_until IS NULL OR claimed_until < $3) \
+             RETURNING id, patient_id, clinician_id, due_at, status, prompt",
+        )
+        .bind(worker.to_string())
+        .bind(now_ms.saturating_add(lease_ms))
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let patient: PatientId = parse_col(r, "patient_id")?;
+            let dek = self.data_key(&mut tx, patient).await?;
+            out.push(checkin_from_row(r, &dek, patient)?);
+        }
+        tx.commit().await?;
+        out.sort_by_key(|c| c.due_at_ms);
+        Ok(out)
+    }
+
+    async fn audit(&self, actor: &Actor, event: AuditEvent) -> Result<()> {
+        let (tx, slot) = self.begin_write().await?;
+        self.commit_audited(tx, slot, actor, event.action, event.patient, event.detail)
+            .await
+    }
+
+    async fn audit_entries(&self, patient: Option<PatientId>) -> Result<Vec<AuditRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        self.read_audit(&mut conn, patient).await
+    }
+
+    async fn verify_audit(&self) -> Result<AuditReport> {
+        // One read transaction so the chain and its head are a consistent snapshot.
+        let mut tx = self.pool.begin().await?;
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let head_seq: i64 = head.try_get("seq")?;
+        let head_hash: String = head.try_get("hash")?;
+        let mut verifier = ChainVerifier::default();
+        let mut after = 0i64;
+        const PAGE: i64 = 1000;
+        loop {
+            let rows = sqlx::query(&format!(
+                "{AUDIT_SELECT} WHERE seq > $1 ORDER BY seq LIMIT {PAGE}"
+            ))
+            .bind(after)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                let rec = audit_from_row(r)?;
+                after = rec.seq;
+                if let Err(b) = verifier.check(&rec) {
+                    return Ok(AuditReport {
+                        entries_checked: verifier.checked(),
+                        first_break: Some(b),
+                    });
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(AuditReport {
+            entries_checked: verifier.checked(),
+            first_break: verifier.finish(head_seq, &head_hash).err(),
+        })
+    }
+
+    async fn rotate_master_key(&self, actor: &Actor, new_key: MasterKey) -> Result<u64> {
+        let old = self.master();
+        let (mut tx, slot) = self.begin_write().await?;
+        let rows = sqlx::query("SELECT patient_id, wrapped_key, master_key_id FROM patient_keys")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut n = 0u64;
+        for r in &rows {
+            let patient: String = r.try_get("patient_id")?;
+            let stored: String = r.try_get("master_key_id")?;
+            if stored != old.id() {
+                return Err(StoreError::WrongMasterKey {
+                    given: old.id(),
+                    stored,
+                });
+            }
+            let wrapped: Vec<u8> = r.try_get("wrapped_key")?;
+            let dek = DataKey::unwrap_from(&wrapped, &old, &patient)?;
+            sqlx::query(
+                "UPDATE patient_keys SET wrapped_key = $1, master_key_id = $2 WHERE patient_id = $3",
+            )
+            .bind(dek.wrap(&new_key, &patient)?)
+            .bind(new_key.id())
+            .bind(patient)
+            .execute(&mut *tx)
+            .await?;
+            n += 1;
+        }
+        let detail = format!("keys={n} old_master={} new_master={}", old.id(), new_key.id());
+        self.commit_audited(tx, slot, actor, AuditAction::KeysRotated, None, Some(detail))
+            .await?;
+        match self.master.write() {
+            Ok(mut m) => *m = new_key,
+            Err(poisoned) => *poisoned.into_inner() = new_key,
+        }
+        Ok(n)
+    }
+
+    async fn export_patient(&self, actor: &Actor, patient: PatientId) -> Result<PatientExport> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let user = self
+            .read_user(&mut tx, patient.into())
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("patient {patient}")))?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let mut conversations = Vec::new();
+        for c in self.read_conversations(&mut tx, patient).await? {
+            let messages = self.read_messages(&mut tx, &dek, patient, c.id).await?;
+            conversations.push(ConversationExport {
+                conversation: c,
+                messages,
+            });
+        }
+        let export = PatientExport {
+            format: "tandem-patient-export/v1".into(),
+            exported_at_ms: now_ms(),
+            care_team: self.read_care_team(&mut tx, patient).await?,
+            consents: self.read_consents(&mut tx, patient).await?,
+            conversations,
+            summaries: self.read_summaries(&mut tx, &dek, patient).await?,
+            risk_events: self.read_risk_events(&mut tx, &dek, patient).await?,
+            assessments: self.read_assessments(&mut tx, &dek, patient).await?,
+            care_plan: self.read_care_plan(&mut tx, &dek, patient).await?,
+            checkins: self.read_checkins(&mut tx, &dek, patient).await?,
+            audit: self.read_audit(&mut tx, Some(patient)).await?,
+            patient: user,
+        };
+        self.commit_audited(tx, slot, actor, AuditAction::PatientExported, Some(patient), None)
+            .await?;
+        Ok(export)
+    }
+
+    async fn erase_patient(&self, actor: &Actor, patient: PatientId) -> Result<ErasureReport> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let p = patient.to_string();
+        // The data key goes first: from here on nothing sealed for this patient can be
+        // opened, wherever a copy of it lives.
+        let mut deleted = 0u64;
+        let statements = [
+            "DELETE FROM patient_keys WHERE patient_id = $1",
+            "DELETE FROM risk_acknowledgements WHERE risk_event_id IN (SELECT id FROM risk_events WHERE patient_id = $1)",
+            "DELETE FROM risk_events WHERE patient_id = $1",
+            "DELETE FROM summaries WHERE patient_id = $1",
+            "DELETE FROM messages WHERE patient_id = $1",
+            "DELETE FROM conversations WHERE patient_id = $1",
+            "DELETE FROM assessments WHERE patient_id = $1",
+            "DELETE FROM measure_schedules WHERE patient_id = $1",
+            "DELETE FROM care_plan_items WHERE patient_id = $1",
+            "DELETE FROM ai_preferences WHERE patient_id = $1",
+            "DELETE FROM checkins WHERE patient_id = $1",
+            "DELETE FROM consents WHERE patient_id = $1",
+            "DELETE FROM care_team WHERE patient_id = $1",
+            "DELETE FROM users WHERE id = $1",
+        ];
+        for sql in statements {
+            deleted += sqlx::query(sql)
+                .bind(p.clone())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::PatientErased,
+            Some(patient),
+            Some(format!("rows={deleted}")),
+        )
+        .await?;
+        Ok(ErasureReport {
+            patient,
+            rows_deleted: deleted,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted_and_classified() {
+        assert_eq!(
+            redact_url("postgres://tandem:s3cret@db:5432/tandem"),
+            "postgres://tandem:***@db:5432/tandem"
+        );
+        assert_eq!(redact_url("sqlite:///x/y.db"), "sqlite:///x/y.db");
+        assert_eq!(Backend::from_url("postgresql://h/d").unwrap(), Backend::Postgres);
+        assert!(Backend::from_url("mysql://h/d").is_err());
+    }
+}

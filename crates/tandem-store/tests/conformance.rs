@@ -1,0 +1,528 @@
+//! The storage conformance suite. Every test runs unchanged against SQLite (a real file in
+//! a temporary directory) and PostgreSQL (a fresh database per test on the server named by
+//! `TANDEM_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! Set `TANDEM_TEST_SKIP_POSTGRES=1` to run only SQLite on a machine without PostgreSQL;
+//! CI never sets it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::json;
+use sqlx::Connection;
+use std::sync::Arc;
+use tandem_domain::{
+    CarePlanItemKind, ChainBreak, ConsentKind, MessageRole, PatientId, Role, Username,
+};
+use tandem_store::*;
+use tandem_vault::MasterKey;
+
+struct TestDb {
+    backend: Backend,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    admin_url: Option<String>,
+    name: String,
+}
+
+impl TestDb {
+    async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("tandem.db").display());
+                Some(TestDb { backend, url, _dir: Some(dir), admin_url: None, name: String::new() })
+            }
+            Backend::Postgres => {
+                if std::env::var("TANDEM_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
+                    eprintln!("skipping PostgreSQL: TANDEM_TEST_SKIP_POSTGRES=1");
+                    return None;
+                }
+                let admin = std::env::var("TANDEM_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+                let name = format!("tandem_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL is required for the conformance suite ({e}); start it or set TANDEM_TEST_SKIP_POSTGRES=1")
+                });
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+                Some(TestDb { backend, url: format!("{base}/{name}"), _dir: None, admin_url: Some(admin), name })
+            }
+        }
+    }
+
+    async fn open(&self, key: MasterKey) -> SqlStore {
+        SqlStore::open(&self.url, key).await.unwrap()
+    }
+
+    /// Everything the database holds, as bytes: the SQLite files, or every PostgreSQL row
+    /// rendered as JSON (bytea appears as hex there, so callers search for both forms).
+    async fn raw_contents(&self, store: &SqlStore) -> Vec<u8> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(store.pool()).await.ok();
+                let dir = self._dir.as_ref().unwrap().path();
+                let mut all = Vec::new();
+                for entry in std::fs::read_dir(dir).unwrap() {
+                    all.extend(std::fs::read(entry.unwrap().path()).unwrap());
+                }
+                all
+            }
+            Backend::Postgres => {
+                let mut all = Vec::new();
+                let tables = sqlx::query(
+                    "SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = 'public'",
+                )
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+                for t in tables {
+                    use sqlx::Row;
+                    let t: String = t.try_get("t").unwrap();
+                    let rows = sqlx::query(&format!("SELECT row_to_json(x)::text AS j FROM {t} x"))
+                        .fetch_all(store.pool())
+                        .await
+                        .unwrap();
+                    for r in rows {
+                        let j: String = r.try_get("j").unwrap();
+                        all.extend(j.into_bytes());
+                    }
+                }
+                all
+            }
+        }
+    }
+
+    async fn disable_audit_guard(&self, store: &SqlStore) {
+        let sql: &[&str] = match self.backend {
+            Backend::Sqlite => &["DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete"],
+            Backend::Postgres => &["DROP TRIGGER audit_log_no_update ON audit_log"],
+        };
+        for s in sql {
+            sqlx::query(s).execute(store.pool()).await.unwrap();
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(admin) = self.admin_url.clone() {
+            let name = self.name.clone();
+            // Best effort: a leftover test database is harmless.
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut c)
+                            .await;
+                    }
+                });
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+fn cli() -> Actor {
+    Actor::system("test")
+}
+
+async fn add_user(store: &SqlStore, name: &str, role: Role) -> User {
+    store
+        .create_user(
+            &cli(),
+            NewUser {
+                username: Username::parse(name).unwrap(),
+                role,
+                // A syntactically valid argon2id string; hashing is tested in tandem-vault.
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+            },
+        )
+        .await
+        .unwrap()
+}
+
+async fn patient(store: &SqlStore, name: &str) -> PatientId {
+    add_user(store, name, Role::Patient).await.patient_id().unwrap()
+}
+
+macro_rules! conformance {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = super::TestDb::new(tandem_store::Backend::Sqlite).await {
+                        super::$name(db).await;
+                    }
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = super::TestDb::new(tandem_store::Backend::Postgres).await {
+                        super::$name(db).await;
+                    }
+                }
+            )+
+        }
+    };
+}
+
+conformance!(
+    accounts_teams_and_consents,
+    conversations_round_trip_and_reads_are_audited,
+    no_plaintext_reaches_the_database,
+    tampering_with_the_audit_log_is_found_at_that_entry,
+    the_audit_log_refuses_updates,
+    swapped_ciphertexts_do_not_open,
+    key_rotation_rewraps_without_touching_data,
+    erasure_leaves_only_the_audit_entry,
+    export_contains_everything_decrypted,
+    risk_alerts_are_acknowledged_once,
+    checkins_are_claimed_by_one_worker_only,
+    failed_writes_leave_nothing_behind,
+);
+
+async fn accounts_teams_and_consents(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let c = add_user(&s, "clin", Role::Clinician).await;
+    let a = add_user(&s, "admin", Role::Admin).await;
+    assert!(matches!(
+        s.create_user(&cli(), NewUser { username: Username::parse("PAT").unwrap(), role: Role::Admin, password_hash: "x".into() }).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (u, hash) = s.user_credentials(&Username::parse("pat").unwrap()).await.unwrap().unwrap();
+    assert_eq!(u.role, Role::Patient);
+    assert!(hash.starts_with("$argon2id$"));
+    assert_eq!(s.list_users().await.unwrap().len(), 3);
+
+    assert!(!s.is_on_care_team(c.id, p).await.unwrap());
+    s.assign_care_team(&cli(), c.id, p).await.unwrap();
+    s.assign_care_team(&cli(), c.id, p).await.unwrap(); // idempotent
+    assert!(s.is_on_care_team(c.id, p).await.unwrap());
+    assert_eq!(s.caseload(c.id).await.unwrap(), vec![p]);
+    assert_eq!(s.care_team(p).await.unwrap(), vec![c.id]);
+    assert!(matches!(s.assign_care_team(&cli(), a.id, p).await, Err(StoreError::Invalid(_))));
+    let not_patient = PatientId::from_user(c.id);
+    assert!(matches!(s.assign_care_team(&cli(), c.id, not_patient).await, Err(StoreError::Invalid(_))));
+
+    s.record_consent(&cli(), p, ConsentKind::AiProcessing, true).await.unwrap();
+    s.record_consent(&cli(), p, ConsentKind::AiProcessing, false).await.unwrap();
+    s.record_consent(&cli(), p, ConsentKind::DataStorage, true).await.unwrap();
+    let consents = s.consents(p).await.unwrap();
+    assert_eq!(consents.len(), 2);
+    let ai = consents.iter().find(|c| c.kind == ConsentKind::AiProcessing).unwrap();
+    assert!(!ai.granted, "the latest decision wins");
+}
+
+async fn conversations_round_trip_and_reads_are_audited(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let c = add_user(&s, "clin", Role::Clinician).await;
+    let conv = s.create_conversation(&cli(), p).await.unwrap();
+    let m1 = s
+        .append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: "hello ✨ there".into(), provenance: None })
+        .await
+        .unwrap();
+    let prov = json!({"backend": "embedded", "model": "smollm2", "template": "v1"});
+    let m2 = s
+        .append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Assistant, text: "hi!".into(), provenance: Some(prov.clone()) })
+        .await
+        .unwrap();
+    assert_eq!((m1.seq, m2.seq), (1, 2));
+    let reader = Actor::user(c.id, Role::Clinician);
+    let msgs = s.messages(&reader, conv).await.unwrap();
+    assert_eq!(msgs.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["hello ✨ there", "hi!"]);
+    assert_eq!(msgs[1].provenance.as_ref(), Some(&prov));
+    assert_eq!(s.conversations(p).await.unwrap().len(), 1);
+
+    s.add_summary(&cli(), NewSummary { conversation: conv, first_message: m1.id, last_message: m2.id, text: "They said hello.".into(), provenance: None })
+        .await
+        .unwrap();
+    let sums = s.summaries(&reader, p).await.unwrap();
+    assert!(sums[0].ai_generated);
+    assert_eq!(sums[0].first_message, m1.id);
+
+    let audit = s.audit_entries(Some(p)).await.unwrap();
+    let read = audit.iter().find(|e| e.action == "messages_read").expect("reads are audited");
+    assert_eq!(read.actor.as_deref(), Some(c.id.to_string().as_str()));
+    assert!(audit.iter().any(|e| e.action == "summaries_read"));
+    assert!(s.verify_audit().await.unwrap().first_break.is_none());
+}
+
+const SECRETS: [&str; 7] = [
+    "I have been feeling hopeless since the funeral",
+    "Assistant reply mentioning the funeral gently",
+    "Summary: grief after the funeral of a brother",
+    "Clinician note: called the patient back at 9pm",
+    "Goal: walk to the park with Sam twice a week",
+    "Check in about sleep and the funeral anniversary",
+    "prefers a gentle tone and no talk of religion",
+];
+
+async fn no_plaintext_reaches_the_database(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let conv = s.create_conversation(&cli(), p).await.unwrap();
+    let m = s
+        .append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: SECRETS[0].into(), provenance: None })
+        .await
+        .unwrap();
+    s.append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Assistant, text: SECRETS[1].into(), provenance: Some(json!({"guard": SECRETS[1]})) })
+        .await
+        .unwrap();
+    s.add_summary(&cli(), NewSummary { conversation: conv, first_message: m.id, last_message: m.id, text: SECRETS[2].into(), provenance: None })
+        .await
+        .unwrap();
+    let ev = s
+        .record_risk_event(&cli(), NewRiskEvent { patient: p, conversation: Some(conv), message: Some(m.id), source: "chat".into(), level: "high".into(), categories: vec!["suicide".into()], evidence: json!([{"span": SECRETS[0]}]) })
+        .await
+        .unwrap();
+    s.acknowledge_risk_event(&cli(), ev, Some(SECRETS[3].into())).await.unwrap();
+    s.add_care_plan_item(&cli(), NewCarePlanItem { patient: p, kind: CarePlanItemKind::Goal, text: SECRETS[4].into(), due_at_ms: None }).await.unwrap();
+    s.schedule_checkin(&cli(), NewCheckin { patient: p, clinician: None, due_at_ms: 1, prompt: Some(SECRETS[5].into()) }).await.unwrap();
+    s.set_ai_preferences(&cli(), p, json!({"tone": SECRETS[6]})).await.unwrap();
+    s.record_assessment(&cli(), NewAssessment { patient: p, instrument: "phq9".into(), answers: vec![Some(3), Some(1), None], total: None, band: None, completed_at_ms: 5 }).await.unwrap();
+
+    let raw = db.raw_contents(&s).await;
+    for secret in SECRETS {
+        let hex_form = hex::encode(secret.as_bytes());
+        for needle in [secret.as_bytes(), hex_form.as_bytes(), b"funeral".as_slice()] {
+            assert!(
+                !raw.windows(needle.len()).any(|w| w == needle),
+                "plaintext found in the raw database: {}",
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+    // ... and the store still reads every field back.
+    let export = s.export_patient(&cli(), p).await.unwrap();
+    let text = serde_json::to_string(&export).unwrap();
+    for secret in SECRETS {
+        assert!(text.contains(secret), "export lost {secret:?}");
+    }
+}
+
+async fn tampering_with_the_audit_log_is_found_at_that_entry(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    for _ in 0..5 {
+        s.create_conversation(&cli(), p).await.unwrap();
+    }
+    let report = s.verify_audit().await.unwrap();
+    assert_eq!(report.entries_checked, 6);
+    assert!(report.first_break.is_none());
+
+    db.disable_audit_guard(&s).await;
+    sqlx::query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 4")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let report = s.verify_audit().await.unwrap();
+    assert_eq!(report.first_break, Some(ChainBreak::HashMismatch { seq: 4 }));
+    assert_eq!(report.entries_checked, 3);
+
+    // Deleting the newest entries is caught by the chain head.
+    sqlx::query("UPDATE audit_log SET actor = 'system:test' WHERE seq = 4").execute(s.pool()).await.unwrap();
+    assert!(s.verify_audit().await.unwrap().first_break.is_none());
+    sqlx::query("DELETE FROM audit_log WHERE seq >= 5").execute(s.pool()).await.unwrap();
+    assert_eq!(
+        s.verify_audit().await.unwrap().first_break,
+        Some(ChainBreak::Truncated { head_seq: 6, last_seq: 4 })
+    );
+}
+
+async fn the_audit_log_refuses_updates(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    patient(&s, "pat").await;
+    assert!(sqlx::query("UPDATE audit_log SET actor = 'x'").execute(s.pool()).await.is_err());
+    assert!(sqlx::query("DELETE FROM audit_log").execute(s.pool()).await.is_err());
+    assert!(s.verify_audit().await.unwrap().first_break.is_none());
+}
+
+async fn swapped_ciphertexts_do_not_open(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let conv = s.create_conversation(&cli(), p).await.unwrap();
+    for text in ["first", "second"] {
+        s.append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: text.into(), provenance: None })
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE messages SET body = (SELECT body FROM messages WHERE seq = 1) WHERE seq = 2")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    assert!(matches!(s.messages(&cli(), conv).await, Err(StoreError::Crypto(_))));
+}
+
+async fn key_rotation_rewraps_without_touching_data(db: TestDb) {
+    let old = MasterKey::generate();
+    let s = db.open(old.clone()).await;
+    let p = patient(&s, "pat").await;
+    let q = patient(&s, "pat2").await;
+    let conv = s.create_conversation(&cli(), p).await.unwrap();
+    s.append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: "still here".into(), provenance: None })
+        .await
+        .unwrap();
+    use sqlx::Row;
+    let body_before: Vec<u8> = sqlx::query("SELECT body FROM messages").fetch_one(s.pool()).await.unwrap().try_get("body").unwrap();
+
+    let new = MasterKey::generate();
+    assert_eq!(s.rotate_master_key(&cli(), new.clone()).await.unwrap(), 2);
+    let body_after: Vec<u8> = sqlx::query("SELECT body FROM messages").fetch_one(s.pool()).await.unwrap().try_get("body").unwrap();
+    assert_eq!(body_before, body_after, "data is not re-encrypted");
+    assert_eq!(s.messages(&cli(), conv).await.unwrap()[0].text, "still here");
+    s.create_conversation(&cli(), q).await.unwrap();
+    s.close().await;
+
+    assert!(matches!(SqlStore::open(&db.url, old).await, Err(StoreError::WrongMasterKey { .. })));
+    let reopened = db.open(new).await;
+    assert_eq!(reopened.messages(&cli(), conv).await.unwrap()[0].text, "still here");
+    assert!(reopened.audit_entries(None).await.unwrap().iter().any(|e| e.action == "keys_rotated"));
+}
+
+async fn erasure_leaves_only_the_audit_entry(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let keep = patient(&s, "other").await;
+    let c = add_user(&s, "clin", Role::Clinician).await;
+    s.assign_care_team(&cli(), c.id, p).await.unwrap();
+    s.assign_care_team(&cli(), c.id, keep).await.unwrap();
+    let conv = s.create_conversation(&cli(), p).await.unwrap();
+    let m = s
+        .append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: "erase me".into(), provenance: None })
+        .await
+        .unwrap();
+    let ev = s
+        .record_risk_event(&cli(), NewRiskEvent { patient: p, conversation: Some(conv), message: Some(m.id), source: "chat".into(), level: "moderate".into(), categories: vec!["self_harm".into()], evidence: json!([]) })
+        .await
+        .unwrap();
+    s.acknowledge_risk_event(&cli(), ev, None).await.unwrap();
+    s.record_consent(&cli(), p, ConsentKind::AiProcessing, true).await.unwrap();
+    s.add_care_plan_item(&cli(), NewCarePlanItem { patient: p, kind: CarePlanItemKind::Homework, text: "x".into(), due_at_ms: None }).await.unwrap();
+    s.set_ai_preferences(&cli(), p, json!({})).await.unwrap();
+    s.schedule_checkin(&cli(), NewCheckin { patient: p, clinician: Some(c.id), due_at_ms: 1, prompt: None }).await.unwrap();
+    s.record_assessment(&cli(), NewAssessment { patient: p, instrument: "gad7".into(), answers: vec![Some(1); 7], total: Some(7), band: Some("mild".into()), completed_at_ms: 1 }).await.unwrap();
+
+    let report = s.erase_patient(&cli().with_reason("patient request"), p).await.unwrap();
+    assert!(report.rows_deleted >= 12, "{report:?}");
+
+    use sqlx::Row;
+    let pid = p.to_string();
+    for (table, col) in [
+        ("users", "id"), ("patient_keys", "patient_id"), ("care_team", "patient_id"), ("consents", "patient_id"),
+        ("conversations", "patient_id"), ("messages", "patient_id"), ("summaries", "patient_id"),
+        ("risk_events", "patient_id"), ("assessments", "patient_id"), ("measure_schedules", "patient_id"),
+        ("care_plan_items", "patient_id"), ("ai_preferences", "patient_id"), ("checkins", "patient_id"),
+    ] {
+        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table} WHERE {col} = $1"))
+            .bind(pid.clone())
+            .fetch_one(s.pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        assert_eq!(n, 0, "{table} still holds rows for the erased patient");
+    }
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM risk_acknowledgements").fetch_one(s.pool()).await.unwrap().try_get("n").unwrap();
+    assert_eq!(n, 0);
+    assert!(matches!(s.export_patient(&cli(), p).await, Err(StoreError::NotFound(_))));
+    assert_eq!(s.caseload(c.id).await.unwrap(), vec![keep], "other patients are untouched");
+    let audit = s.audit_entries(Some(p)).await.unwrap();
+    let last = audit.last().unwrap();
+    assert_eq!(last.action, "patient_erased");
+    assert_eq!(last.reason.as_deref(), Some("patient request"));
+    assert!(s.verify_audit().await.unwrap().first_break.is_none());
+}
+
+async fn export_contains_everything_decrypted(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let c = add_user(&s, "clin", Role::Clinician).await;
+    s.assign_care_team(&cli(), c.id, p).await.unwrap();
+    let conv = s.create_conversation(&cli(), p).await.unwrap();
+    s.append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: "my words".into(), provenance: None })
+        .await
+        .unwrap();
+    s.record_assessment(&cli(), NewAssessment { patient: p, instrument: "phq9".into(), answers: vec![Some(1); 9], total: Some(9), band: Some("mild".into()), completed_at_ms: 7 })
+        .await
+        .unwrap();
+    let e = s.export_patient(&cli(), p).await.unwrap();
+    assert_eq!(e.patient.username.as_str(), "pat");
+    assert_eq!(e.care_team, vec![c.id]);
+    assert_eq!(e.conversations[0].messages[0].text, "my words");
+    assert_eq!(e.assessments[0].answers, vec![Some(1); 9]);
+    assert!(e.audit.iter().any(|a| a.action == "message_written"));
+    let again = s.export_patient(&cli(), p).await.unwrap();
+    assert!(again.audit.iter().any(|a| a.action == "patient_exported"), "exports are audited");
+}
+
+async fn risk_alerts_are_acknowledged_once(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let c = add_user(&s, "clin", Role::Clinician).await;
+    let ev = s
+        .record_risk_event(&cli(), NewRiskEvent { patient: p, conversation: None, message: None, source: "measure".into(), level: "high".into(), categories: vec!["suicide".into()], evidence: json!({"item9": 2}) })
+        .await
+        .unwrap();
+    let who = Actor::user(c.id, Role::Clinician);
+    assert!(s.risk_events(&who, p).await.unwrap()[0].acknowledgement.is_none());
+    s.acknowledge_risk_event(&who, ev, Some("called".into())).await.unwrap();
+    assert!(matches!(s.acknowledge_risk_event(&who, ev, None).await, Err(StoreError::Conflict(_))));
+    let events = s.risk_events(&who, p).await.unwrap();
+    let ack = events[0].acknowledgement.as_ref().unwrap();
+    assert_eq!(ack.clinician, c.id.to_string());
+    assert_eq!(ack.note.as_deref(), Some("called"));
+    assert!(matches!(
+        s.record_risk_event(&cli(), NewRiskEvent { patient: p, conversation: None, message: None, source: "chat".into(), level: "severe".into(), categories: vec![], evidence: json!(null) }).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+async fn checkins_are_claimed_by_one_worker_only(db: TestDb) {
+    let s = Arc::new(db.open(MasterKey::generate()).await);
+    let p = patient(&s, "pat").await;
+    for due in [10, 20, 30, 1_000] {
+        s.schedule_checkin(&cli(), NewCheckin { patient: p, clinician: None, due_at_ms: due, prompt: Some(format!("check {due}")) })
+            .await
+            .unwrap();
+    }
+    let (a, b) = tokio::join!(
+        { let s = s.clone(); async move { s.claim_due_checkins("a", 100, 60_000, 10).await.unwrap() } },
+        { let s = s.clone(); async move { s.claim_due_checkins("b", 100, 60_000, 10).await.unwrap() } },
+    );
+    let mut got: Vec<i64> = a.iter().chain(b.iter()).map(|c| c.due_at_ms).collect();
+    got.sort();
+    assert_eq!(got, vec![10, 20, 30], "each due check-in is claimed exactly once");
+    assert!(a.iter().chain(b.iter()).all(|c| c.prompt.as_deref() == Some(&format!("check {}", c.due_at_ms)[..])));
+    // Before the lease lapses nothing is claimable; after it, the unsent ones come back
+    // (with the one due at 1 000 ms, now also due).
+    assert!(s.claim_due_checkins("c", 200, 60_000, 10).await.unwrap().is_empty());
+    let again: Vec<i64> = s.claim_due_checkins("c", 100 + 60_001, 1, 10).await.unwrap().iter().map(|c| c.due_at_ms).collect();
+    assert_eq!(again, vec![10, 20, 30, 1_000]);
+}
+
+async fn failed_writes_leave_nothing_behind(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let before = s.audit_entries(None).await.unwrap().len();
+    assert!(s.create_user(&cli(), NewUser { username: Username::parse("pat").unwrap(), role: Role::Patient, password_hash: "x".into() }).await.is_err());
+    let missing = tandem_domain::ConversationId::from_uuid(uuid::Uuid::new_v4());
+    assert!(matches!(
+        s.append_message(&cli(), NewMessage { conversation: missing, role: MessageRole::Patient, text: "lost".into(), provenance: None }).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let stranger = PatientId::from_uuid(uuid::Uuid::new_v4());
+    assert!(matches!(s.erase_patient(&cli(), stranger).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.export_patient(&cli(), stranger).await, Err(StoreError::NotFound(_))));
+    assert_eq!(s.audit_entries(None).await.unwrap().len(), before, "no audit entry for a write that did not happen");
+    use sqlx::Row;
+    let keys: i64 = sqlx::query("SELECT COUNT(*) AS n FROM patient_keys").fetch_one(s.pool()).await.unwrap().try_get("n").unwrap();
+    assert_eq!(keys, 1);
+    assert!(s.verify_audit().await.unwrap().first_break.is_none());
+    let _ = p;
+}

@@ -201,8 +201,7 @@ pub struct OutcomeRates {
 /// Rates over a set of patient outcomes (pass one caseload, or a whole clinic).
 pub fn outcome_rates(outcomes: &[PatientOutcome]) -> OutcomeRates {
     let finished: Vec<&PatientOutcome> = outcomes.iter().filter(|o| o.paired).collect();
-    let at_caseness: Vec<&&PatientOutcome> =
-        finished.iter().filter(|o| o.caseness_first).collect();
+    let at_caseness: Vec<&&PatientOutcome> = finished.iter().filter(|o| o.caseness_first).collect();
     let recovered = at_caseness.iter().filter(|o| o.recovery).count();
     let reliably_recovered = at_caseness.iter().filter(|o| o.reliable_recovery).count();
     let reliably_improved = finished.iter().filter(|o| o.reliable_improvement).count();

@@ -213,7 +213,7 @@ pub fn trajectory_svg(
         if height >= 12.0 {
             let _ = write!(
                 s,
-                r##"<text class="band-label" x="{x:.1}" y="{y:.1}" text-anchor="end" fill="#555" font-size="10">{}</text>"##,
+                r##"<text class="band-label" x="{x:.1}" y="{y:.1}" text-anchor="end" fill="#444" font-size="10" stroke="#fff" stroke-width="3" paint-order="stroke">{}</text>"##,
                 esc(&band.label),
                 x = left + plot_w - 4.0,
                 y = y_top + 11.0,
@@ -360,9 +360,14 @@ pub fn trajectory_svg(
     s.push_str("</g>");
 
     if improvements + deteriorations > 0 {
+        // Symptom scales improve downwards, wellbeing scales upwards.
+        let (better, worse) = match instrument.scoring.direction {
+            Direction::HigherIsWorse => ("&#9660;", "&#9650;"),
+            Direction::HigherIsBetter => ("&#9650;", "&#9660;"),
+        };
         let _ = write!(
             s,
-            r##"<text class="legend" x="{left}" y="{y:.1}" fill="#333" font-size="10"><tspan fill="#1b7f3b">&#9650;</tspan> reliable improvement   <tspan fill="#b3261e">&#9650;</tspan> reliable deterioration (against the first score)</text>"##,
+            r##"<text class="legend" x="{left}" y="{y:.1}" fill="#333" font-size="10"><tspan fill="#1b7f3b">{better}</tspan> reliable improvement  <tspan fill="#b3261e">{worse}</tspan> reliable deterioration</text>"##,
             y = h - 8.0,
         );
     }

@@ -63,7 +63,8 @@ fn check(instrument: &Instrument, score: &Score, subject: &str) -> Result<(), Fh
 }
 
 fn datetime(t: OffsetDateTime) -> Result<String, FhirError> {
-    t.format(&Rfc3339).map_err(|e| FhirError::Time(e.to_string()))
+    t.format(&Rfc3339)
+        .map_err(|e| FhirError::Time(e.to_string()))
 }
 
 fn loinc_coding(code: &str, display: Option<&str>) -> Value {
@@ -102,7 +103,8 @@ pub fn fhir_questionnaire_response(
             .find(|o| o.value == value);
         let answer_value = match option {
             Some(opt) if opt.loinc.is_some() => {
-                let mut coding = loinc_coding(opt.loinc.as_deref().unwrap_or_default(), Some(&opt.label));
+                let mut coding =
+                    loinc_coding(opt.loinc.as_deref().unwrap_or_default(), Some(&opt.label));
                 if let Some(obj) = coding.as_object_mut() {
                     obj.insert(
                         "extension".into(),
@@ -147,16 +149,25 @@ pub fn fhir_observation(
     check(instrument, score, subject_reference)?;
     let mut codings = Vec::new();
     if let Some(total) = &instrument.loinc.total {
-        codings.push(loinc_coding(total, instrument.loinc.total_display.as_deref()));
+        codings.push(loinc_coding(
+            total,
+            instrument.loinc.total_display.as_deref(),
+        ));
     }
     if let Some(panel) = &instrument.loinc.panel {
-        codings.push(loinc_coding(panel, instrument.loinc.panel_display.as_deref()));
+        codings.push(loinc_coding(
+            panel,
+            instrument.loinc.panel_display.as_deref(),
+        ));
     }
     let mut code = Map::new();
     if !codings.is_empty() {
         code.insert("coding".into(), Value::Array(codings));
     }
-    code.insert("text".into(), json!(format!("{} total score", instrument.name)));
+    code.insert(
+        "text".into(),
+        json!(format!("{} total score", instrument.name)),
+    );
 
     let components: Vec<Value> = instrument
         .items

@@ -319,7 +319,9 @@ impl Instrument {
 
     /// The band containing a banded score, if any.
     pub fn band_for(&self, scaled: u32) -> Option<&Band> {
-        self.bands.iter().find(|b| b.min <= scaled && scaled <= b.max)
+        self.bands
+            .iter()
+            .find(|b| b.min <= scaled && scaled <= b.max)
     }
 
     /// Checks the invariants scoring relies on.
@@ -335,7 +337,9 @@ impl Instrument {
             return Err(bad("no items".into()));
         }
         if self.sources.is_empty() {
-            return Err(bad("no sources: every instrument must cite its source".into()));
+            return Err(bad(
+                "no sources: every instrument must cite its source".into()
+            ));
         }
         for (index, item) in self.items.iter().enumerate() {
             if item.number != index + 1 {
@@ -381,7 +385,7 @@ impl Instrument {
                 || self.scoring.incomplete.max_missing >= self.items.len())
         {
             return Err(bad(
-                "prorate needs 1 <= max_missing < number of items".into(),
+                "prorate needs 1 <= max_missing < number of items".into()
             ));
         }
         match self.scoring.method {
@@ -413,7 +417,9 @@ impl Instrument {
         } else {
             Err(RegistryError::Invalid {
                 instrument: self.id.clone(),
-                message: format!("{what} refers to item {item} / value {min}, which does not exist"),
+                message: format!(
+                    "{what} refers to item {item} / value {min}, which does not exist"
+                ),
             })
         }
     }

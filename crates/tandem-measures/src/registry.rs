@@ -5,15 +5,10 @@ use std::collections::BTreeMap;
 
 use crate::instrument::Instrument;
 
-/// The instrument files compiled into the crate: (file name, contents).
-pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
-    ("phq9.toml", include_str!("../instruments/phq9.toml")),
-    ("gad7.toml", include_str!("../instruments/gad7.toml")),
-    ("phq2.toml", include_str!("../instruments/phq2.toml")),
-    ("gad2.toml", include_str!("../instruments/gad2.toml")),
-    ("cssrs.toml", include_str!("../instruments/cssrs.toml")),
-    ("who5.toml", include_str!("../instruments/who5.toml")),
-];
+/// The instrument files compiled into the crate, (file name, contents): every `*.toml` and
+/// `*.json` in `instruments/`, sorted by file name (collected by `build.rs`).
+pub const BUILTIN_SOURCES: &[(&str, &str)] =
+    include!(concat!(env!("OUT_DIR"), "/builtin_instruments.rs"));
 
 /// Loading an instrument file failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -56,7 +56,9 @@ pub enum ScoreError {
         reason: String,
     },
     /// An answer in a comma-separated list is not a number.
-    #[error("answer {position} ('{text}') is not a whole number; leave it empty for a missing answer")]
+    #[error(
+        "answer {position} ('{text}') is not a whole number; leave it empty for a missing answer"
+    )]
     NotANumber {
         /// 1-based position in the list.
         position: usize,

@@ -75,9 +75,7 @@ impl StepUpReason {
                 first,
                 latest,
                 change,
-            } => format!(
-                "{instrument} reliably deteriorated from {first} to {latest} (+{change})"
-            ),
+            } => format!("{instrument} reliably deteriorated from {first} to {latest} (+{change})"),
         }
     }
 }

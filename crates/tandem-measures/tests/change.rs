@@ -142,12 +142,14 @@ fn caseload_rates_use_nhs_denominators() {
 #[test]
 fn step_up_for_severe_item9_risk_and_deterioration() {
     let r = reg();
-    let fine = r.score("PHQ-9", &[Some(1); 9].map(|_| Some(0))).unwrap();
-    assert!(step_up_recommendation(&[fine.clone()], None).is_none());
+    let fine = r.score("PHQ-9", &[Some(0); 9]).unwrap();
+    assert!(step_up_recommendation(std::slice::from_ref(&fine), None).is_none());
 
     let severe = r.score("GAD-7", &[Some(3); 7]).unwrap();
     let rec = step_up_recommendation(&[severe], None).unwrap();
-    assert!(matches!(rec.reasons[0], StepUpReason::SevereScore { ref band, .. } if band == "severe"));
+    assert!(
+        matches!(rec.reasons[0], StepUpReason::SevereScore { ref band, .. } if band == "severe")
+    );
     assert_eq!(rec.patient_message, PATIENT_STEP_UP_MESSAGE);
     assert!(rec.patient_message.contains("a human should"));
 
@@ -155,11 +157,17 @@ fn step_up_for_severe_item9_risk_and_deterioration() {
         .score("PHQ-9", &[0, 0, 0, 0, 0, 0, 0, 0, 2].map(Some))
         .unwrap();
     let rec = step_up_recommendation(&[item9], None).unwrap();
-    assert!(matches!(rec.reasons[0], StepUpReason::SafetyItem { item: 9, .. }));
+    assert!(matches!(
+        rec.reasons[0],
+        StepUpReason::SafetyItem { item: 9, .. }
+    ));
     assert!(rec.clinician_summary.contains("item 9"));
 
     let cssrs = r
-        .score("C-SSRS", &[Some(1), Some(1), Some(1), Some(0), Some(0), Some(0)])
+        .score(
+            "C-SSRS",
+            &[Some(1), Some(1), Some(1), Some(0), Some(0), Some(0)],
+        )
         .unwrap();
     let rec = step_up_recommendation(&[cssrs], None).unwrap();
     assert!(matches!(rec.reasons[0], StepUpReason::SuicideRisk { .. }));
@@ -181,7 +189,9 @@ fn step_up_for_severe_item9_risk_and_deterioration() {
 #[test]
 fn severe_with_item9_gives_both_reasons() {
     let r = reg();
-    let s = r.score("PHQ-9", &[3, 3, 3, 3, 3, 3, 2, 0, 1].map(Some)).unwrap();
+    let s = r
+        .score("PHQ-9", &[3, 3, 3, 3, 3, 3, 2, 0, 1].map(Some))
+        .unwrap();
     let rec = step_up_recommendation(&[s.clone(), s], None).unwrap();
     assert_eq!(rec.reasons.len(), 2, "deduplicated: {:?}", rec.reasons);
 }

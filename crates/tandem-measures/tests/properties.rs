@@ -31,8 +31,7 @@ fn answers_for(instrument: &Instrument) -> impl Strategy<Value = Vec<u8>> {
 
 fn instrument_and_answers() -> impl Strategy<Value = (Instrument, Vec<u8>)> {
     let instruments = sum_instruments();
-    proptest::sample::select(instruments)
-        .prop_flat_map(|i| (Just(i.clone()), answers_for(&i)))
+    proptest::sample::select(instruments).prop_flat_map(|i| (Just(i.clone()), answers_for(&i)))
 }
 
 proptest! {

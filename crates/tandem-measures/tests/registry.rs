@@ -65,7 +65,12 @@ fn json_instrument_files_are_accepted() {
     json["id"] = "TEST-J".into();
     let text = serde_json::to_string(&json).unwrap();
     let r = Registry::from_sources(&[("test.json", &text)]).unwrap();
-    assert_eq!(r.score("test-j", &[Some(0), Some(0), Some(1)]).unwrap().band, "low");
+    assert_eq!(
+        r.score("test-j", &[Some(0), Some(0), Some(1)])
+            .unwrap()
+            .band,
+        "low"
+    );
 }
 
 #[test]

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::types::{estimate_tokens, BackendInfo, ChatMessage, ChatRequest, Generation, ModelError};
+use crate::types::{
+    estimate_tokens, BackendInfo, ChatMessage, ChatRequest, Generation, ModelError,
+};
 
 /// Per-message overhead of chat templates (role markers, separators), in tokens.
 pub const TEMPLATE_TOKENS_PER_MESSAGE: usize = 8;

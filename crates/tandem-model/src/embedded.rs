@@ -62,6 +62,10 @@ pub struct EmbeddedConfig {
     /// Prompt tokens evaluated per llama.cpp batch.
     #[serde(default = "default_batch")]
     pub batch_size: u32,
+    /// Force a built-in prompt format (`"chatml"`, `"llama3"`, `"gemma"`) instead of the GGUF's
+    /// own chat template. `None`: the GGUF's template, else one detected from the model.
+    #[serde(default)]
+    pub chat_format: Option<PromptFormat>,
 }
 
 fn default_max_concurrent() -> usize {
@@ -81,6 +85,7 @@ impl EmbeddedConfig {
             context_window: None,
             max_concurrent: default_max_concurrent(),
             batch_size: default_batch(),
+            chat_format: None,
         }
     }
 }
@@ -173,25 +178,34 @@ impl EmbeddedBackend {
         let context_window = config
             .context_window
             .unwrap_or(DEFAULT_CONTEXT_CAP)
-            .min(if train_ctx > 0 { train_ctx } else { DEFAULT_CONTEXT_CAP })
+            .min(if train_ctx > 0 {
+                train_ctx
+            } else {
+                DEFAULT_CONTEXT_CAP
+            })
             .max(64);
         let threads = i32::try_from(config.threads.unwrap_or_else(available_cores).max(1))
             .map_err(|_| ModelError::Load("model.embedded.threads is too large".into()))?;
 
         let architecture = model.meta_val_str("general.architecture").ok();
-        let format = {
+        let detected = {
             let vocab = model.vocab();
             PromptFormat::detect(architecture.as_deref(), |text| {
                 let toks = vocab.tokenize(text.as_bytes(), false, true);
                 toks.len() == 1 && vocab.is_control(toks[0])
             })
         };
-        // Use the GGUF's template only if llama.cpp can actually apply it.
-        let template = model.chat_template(None).ok().filter(|t| {
-            LlamaChatMessage::new("user".into(), "hi".into())
-                .ok()
-                .is_some_and(|m| model.apply_chat_template(t, &[m], true).is_ok())
-        });
+        let format = config.chat_format.unwrap_or(detected);
+        // Use the GGUF's template (unless a format is forced) only if llama.cpp can apply it.
+        let template = model
+            .chat_template(None)
+            .ok()
+            .filter(|_| config.chat_format.is_none())
+            .filter(|t| {
+                LlamaChatMessage::new("user".into(), "hi".into())
+                    .ok()
+                    .is_some_and(|m| model.apply_chat_template(t, &[m], true).is_ok())
+            });
         let model_id = path
             .file_name()
             .map(|n| n.to_string_lossy().trim_end_matches(".gguf").to_owned())
@@ -317,9 +331,8 @@ impl Inner {
 
         let batch_cap = usize::try_from(self.batch_size).unwrap_or(512);
         let mut batch = LlamaBatch::new(batch_cap.max(1), 1);
-        let inference = |what: &str, e: &dyn std::fmt::Display| {
-            ModelError::Inference(format!("{what}: {e}"))
-        };
+        let inference =
+            |what: &str, e: &dyn std::fmt::Display| ModelError::Inference(format!("{what}: {e}"));
         for (chunk_no, chunk) in tokens.chunks(batch_cap.max(1)).enumerate() {
             if cancel.is_cancelled() {
                 return Err(ModelError::Cancelled);
@@ -351,11 +364,16 @@ impl Inner {
         // The request's stop strings, plus the format's turn markers in case the GGUF does not
         // flag them as end-of-generation (they are special tokens, so normally render empty).
         let mut stops = req.stop.clone();
-        stops.extend(self.format.turn_end_markers().iter().map(|s| (*s).to_owned()));
+        stops.extend(
+            self.format
+                .turn_end_markers()
+                .iter()
+                .map(|s| (*s).to_owned()),
+        );
         let mut scanner = StopScanner::new(&stops);
         let mut utf8 = Utf8Assembler::new();
         let mut text = String::new();
-        let mut emit = |piece: String, text: &mut String| -> Result<(), ModelError> {
+        let emit = |piece: String, text: &mut String| -> Result<(), ModelError> {
             if piece.is_empty() {
                 return Ok(());
             }
@@ -452,7 +470,9 @@ impl ModelBackend for EmbeddedBackend {
             Ok(prompt) => self.inner.tokenize_prompt(&prompt).len(),
             Err(_) => messages
                 .iter()
-                .map(|m| self.count_tokens(&m.content) + crate::backend::TEMPLATE_TOKENS_PER_MESSAGE)
+                .map(|m| {
+                    self.count_tokens(&m.content) + crate::backend::TEMPLATE_TOKENS_PER_MESSAGE
+                })
                 .sum(),
         }
     }
@@ -487,11 +507,16 @@ impl ModelBackend for EmbeddedBackend {
 
         let mut first: Option<Duration> = None;
         while let Some(piece) = rx.recv().await {
+            if task_cancel.is_cancelled() {
+                // Stop forwarding at once; the blocking task notices at its next token.
+                break;
+            }
             if first.is_none() {
                 first = Some(started.elapsed());
             }
             on_token(&piece);
         }
+        drop(rx);
         let outcome = handle
             .await
             .map_err(|e| ModelError::Inference(format!("generation task failed: {e}")))??;

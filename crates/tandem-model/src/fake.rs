@@ -160,7 +160,9 @@ mod tests {
         req.stop = vec!["STOP".into()];
         let mut pieces = Vec::new();
         let g = fake
-            .generate(&req, &CancellationToken::new(), &mut |p| pieces.push(p.to_owned()))
+            .generate(&req, &CancellationToken::new(), &mut |p| {
+                pieces.push(p.to_owned())
+            })
             .await
             .unwrap();
         assert_eq!(g.text, "one two three ");

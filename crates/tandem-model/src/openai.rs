@@ -17,8 +17,8 @@
 //! The API key is a [`SecretString`]: it never appears in `Debug` output or in logs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -366,7 +366,10 @@ impl OpenAiBackend {
             {
                 Ok(g) => return Ok(g),
                 Err(e) => {
-                    if streamed.load(Ordering::Relaxed) || !e.retryable || attempt >= self.config.max_retries {
+                    if streamed.load(Ordering::Relaxed)
+                        || !e.retryable
+                        || attempt >= self.config.max_retries
+                    {
                         return Err(e.error);
                     }
                     let backoff = Duration::from_millis(self.config.retry_backoff_ms)
@@ -409,7 +412,11 @@ impl OpenAiBackend {
             } else {
                 ModelError::Timeout {
                     after: token_timeout,
-                    phase: if streamed { "between tokens" } else { "first token" },
+                    phase: if streamed {
+                        "between tokens"
+                    } else {
+                        "first token"
+                    },
                 }
             }
         };
@@ -485,7 +492,10 @@ impl OpenAiBackend {
                 if line.is_empty() {
                     if !data.is_empty() {
                         let event = std::mem::take(&mut data);
-                        if parser.event(&event, &mut emit).map_err(AttemptError::retry)? {
+                        if parser
+                            .event(&event, &mut emit)
+                            .map_err(AttemptError::retry)?
+                        {
                             done = true;
                             break;
                         }
@@ -508,7 +518,9 @@ impl OpenAiBackend {
             // The stream ended. A final event without its blank line still counts.
             if !data.is_empty() {
                 let event = std::mem::take(&mut data);
-                done = parser.event(&event, &mut emit).map_err(AttemptError::retry)?;
+                done = parser
+                    .event(&event, &mut emit)
+                    .map_err(AttemptError::retry)?;
             }
             if !done && parser.finish_reason.is_none() {
                 return Err(AttemptError::retry(ModelError::BadResponse(
@@ -577,10 +589,14 @@ impl OpenAiBackend {
         let finish_reason = if scanned.stopped {
             FinishReason::StopSequence
         } else {
-            map_finish(v.pointer("/choices/0/finish_reason").and_then(Value::as_str))
+            map_finish(
+                v.pointer("/choices/0/finish_reason")
+                    .and_then(Value::as_str),
+            )
         };
         Ok(Generation {
-            completion_tokens: usage(&v, "completion_tokens").unwrap_or(usize::from(!text.is_empty())),
+            completion_tokens: usage(&v, "completion_tokens")
+                .unwrap_or(usize::from(!text.is_empty())),
             prompt_tokens: usage(&v, "prompt_tokens").unwrap_or(0),
             text,
             finish_reason,

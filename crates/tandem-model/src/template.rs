@@ -7,9 +7,11 @@
 use crate::types::{ChatMessage, Role};
 
 /// A chat prompt format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PromptFormat {
     /// `<|im_start|>role\n…<|im_end|>`: SmolLM2, Qwen 2/2.5/3, many fine-tunes.
+    #[serde(rename = "chatml")]
     ChatMl,
     /// `<|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>`: Llama 3.x.
     Llama3,
@@ -93,7 +95,11 @@ impl PromptFormat {
                             system.push_str(m.content.trim());
                         }
                         Role::User | Role::Assistant => {
-                            let role = if m.role == Role::User { "user" } else { "model" };
+                            let role = if m.role == Role::User {
+                                "user"
+                            } else {
+                                "model"
+                            };
                             out.push_str("<start_of_turn>");
                             out.push_str(role);
                             out.push('\n');
@@ -179,9 +185,18 @@ mod tests {
 
     #[test]
     fn detection_falls_back_to_architecture() {
-        assert_eq!(PromptFormat::detect(Some("gemma2"), |_| false), PromptFormat::Gemma);
-        assert_eq!(PromptFormat::detect(Some("qwen2"), |_| false), PromptFormat::ChatMl);
-        assert_eq!(PromptFormat::detect(Some("llama"), |_| false), PromptFormat::Llama3);
+        assert_eq!(
+            PromptFormat::detect(Some("gemma2"), |_| false),
+            PromptFormat::Gemma
+        );
+        assert_eq!(
+            PromptFormat::detect(Some("qwen2"), |_| false),
+            PromptFormat::ChatMl
+        );
+        assert_eq!(
+            PromptFormat::detect(Some("llama"), |_| false),
+            PromptFormat::Llama3
+        );
         assert_eq!(PromptFormat::detect(None, |_| false), PromptFormat::ChatMl);
     }
 }

@@ -123,7 +123,9 @@ impl ChatRequest {
             ));
         }
         if self.max_tokens == 0 {
-            return Err(ModelError::InvalidRequest("max_tokens must be at least 1".into()));
+            return Err(ModelError::InvalidRequest(
+                "max_tokens must be at least 1".into(),
+            ));
         }
         if !(0.0..=2.0).contains(&self.temperature) {
             return Err(ModelError::InvalidRequest(

@@ -107,7 +107,11 @@ struct Analysis {
 }
 
 impl Analysis {
-    fn cues(&self, lex: &Lexicon, effect: Effect) -> impl Iterator<Item = (&Hit, usize)> + '_ {
+    fn cues<'s>(
+        &'s self,
+        lex: &'s Lexicon,
+        effect: Effect,
+    ) -> impl Iterator<Item = (&'s Hit, usize)> + 's {
         self.hits.iter().filter_map(move |h| match h.group {
             GroupRef::Cue(i) if !h.excluded => lex
                 .cue
@@ -298,7 +302,7 @@ impl Lexicon {
     ) -> Prior {
         let a = self.analyse(text);
         let first_new = out.len();
-        let mut push = |out: &mut Vec<Evidence>,
+        let push = |out: &mut Vec<Evidence>,
                         rule: &str,
                         category: Option<Category>,
                         level: Level,

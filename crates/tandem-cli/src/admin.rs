@@ -119,7 +119,10 @@ pub fn init(over: &Overrides) -> anyhow::Result<()> {
     ensure_data_dir(&settings.data_dir)?;
     let cfg = settings.data_dir.join(CONFIG_FILE);
     if cfg.exists() {
-        println!("Config file {} already exists; left as it is.", cfg.display());
+        println!(
+            "Config file {} already exists; left as it is.",
+            cfg.display()
+        );
     } else {
         std::fs::write(&cfg, config::template(&settings.data_dir))
             .with_context(|| format!("could not write {}", cfg.display()))?;

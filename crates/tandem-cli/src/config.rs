@@ -142,9 +142,7 @@ fn resolve(
     let database_url = l
         .database_url
         .unwrap_or_else(|| SecretString::from(default_db_url(&data_dir)));
-    let master_key_file = l
-        .master_key_file
-        .unwrap_or_else(|| data_dir.join(KEY_FILE));
+    let master_key_file = l.master_key_file.unwrap_or_else(|| data_dir.join(KEY_FILE));
     let locale = l.safety.locale.unwrap_or_else(|| "en-US".to_string());
     Ok(Settings {
         data_dir,
@@ -221,7 +219,10 @@ mod tests {
         let s = resolve(l, &over, PathBuf::from("/d"), None).unwrap();
         assert_eq!(s.bind, "127.0.0.1:9100");
         assert_eq!(s.master_key_file, PathBuf::from("/d/master.key"));
-        assert!(!format!("{s:?}").contains("pw@"), "secrets are redacted in Debug");
+        assert!(
+            !format!("{s:?}").contains("pw@"),
+            "secrets are redacted in Debug"
+        );
         assert!(!s.is_default_sqlite());
     }
 

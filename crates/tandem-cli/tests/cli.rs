@@ -18,7 +18,11 @@ fn tandem(dir: &Path) -> Command {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    tandem(dir).args(args).stdin(Stdio::null()).output().unwrap()
+    tandem(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 fn run_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
@@ -29,7 +33,12 @@ fn run_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -47,13 +56,24 @@ fn fails(o: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "expected failure, got success");
     assert!(!err.contains("panicked"), "panic: {err}");
-    assert!(err.contains(needle), "stderr {err:?} should mention {needle:?}");
+    assert!(
+        err.contains(needle),
+        "stderr {err:?} should mention {needle:?}"
+    );
 }
 
 fn add_user(dir: &Path, role: &str, name: &str) -> String {
     ok(&run_stdin(
         dir,
-        &["user", "add", "--role", role, "--name", name, "--password-stdin"],
+        &[
+            "user",
+            "add",
+            "--role",
+            role,
+            "--name",
+            name,
+            "--password-stdin",
+        ],
         "a long enough password\n",
     ))
     .trim()
@@ -69,7 +89,10 @@ fn init_writes_config_and_a_private_key_and_refuses_to_overwrite_it() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let config = std::fs::read_to_string(dir.join("tandem.toml")).unwrap();
     assert!(config.contains("# bind = \"127.0.0.1:8080\""));
@@ -86,34 +109,111 @@ fn accounts_teams_export_erase_and_audit() {
     let pat = add_user(dir, "patient", "pat");
     add_user(dir, "clinician", "clin");
     fails(
-        &run_stdin(dir, &["user", "add", "--role", "patient", "--name", "pat", "--password-stdin"], "another long password\n"),
+        &run_stdin(
+            dir,
+            &[
+                "user",
+                "add",
+                "--role",
+                "patient",
+                "--name",
+                "pat",
+                "--password-stdin",
+            ],
+            "another long password\n",
+        ),
         "already exists",
     );
     fails(
-        &run_stdin(dir, &["user", "add", "--role", "doctor", "--name", "x", "--password-stdin"], "pw\n"),
+        &run_stdin(
+            dir,
+            &[
+                "user",
+                "add",
+                "--role",
+                "doctor",
+                "--name",
+                "x",
+                "--password-stdin",
+            ],
+            "pw\n",
+        ),
         "unknown role",
     );
     fails(
-        &run_stdin(dir, &["user", "add", "--role", "patient", "--name", "shorty", "--password-stdin"], "short\n"),
+        &run_stdin(
+            dir,
+            &[
+                "user",
+                "add",
+                "--role",
+                "patient",
+                "--name",
+                "shorty",
+                "--password-stdin",
+            ],
+            "short\n",
+        ),
         "at least 10",
     );
-    fails(&run(dir, &["user", "add", "--role", "patient", "--name", "nopw"]), "--password-stdin");
+    fails(
+        &run(dir, &["user", "add", "--role", "patient", "--name", "nopw"]),
+        "--password-stdin",
+    );
     let list = ok(&run(dir, &["user", "list"]));
     assert!(list.contains("pat") && list.contains("clinician"));
 
-    ok(&run(dir, &["team", "assign", "--clinician", "clin", "--patient", &pat]));
-    fails(&run(dir, &["team", "assign", "--clinician", "pat", "--patient", "clin"]), "not a patient");
-    fails(&run(dir, &["team", "assign", "--clinician", "nobody", "--patient", "pat"]), "no user");
+    ok(&run(
+        dir,
+        &["team", "assign", "--clinician", "clin", "--patient", &pat],
+    ));
+    fails(
+        &run(
+            dir,
+            &["team", "assign", "--clinician", "pat", "--patient", "clin"],
+        ),
+        "not a patient",
+    );
+    fails(
+        &run(
+            dir,
+            &[
+                "team",
+                "assign",
+                "--clinician",
+                "nobody",
+                "--patient",
+                "pat",
+            ],
+        ),
+        "no user",
+    );
 
-    let export: serde_json::Value = serde_json::from_str(&ok(&run(dir, &["patient", "export", "pat"]))).unwrap();
+    let export: serde_json::Value =
+        serde_json::from_str(&ok(&run(dir, &["patient", "export", "pat"]))).unwrap();
     assert_eq!(export["patient"]["username"], "pat");
     assert_eq!(export["care_team"].as_array().unwrap().len(), 1);
     let out = dir.join("export.json");
-    ok(&run(dir, &["patient", "export", &pat, "--out", out.to_str().unwrap()]));
-    assert!(std::fs::read_to_string(&out).unwrap().contains("tandem-patient-export/v1"));
+    ok(&run(
+        dir,
+        &["patient", "export", &pat, "--out", out.to_str().unwrap()],
+    ));
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("tandem-patient-export/v1"));
 
     fails(&run(dir, &["patient", "erase", "pat"]), "--yes");
-    let erased = ok(&run(dir, &["patient", "erase", "pat", "--yes", "--reason", "patient request"]));
+    let erased = ok(&run(
+        dir,
+        &[
+            "patient",
+            "erase",
+            "pat",
+            "--yes",
+            "--reason",
+            "patient request",
+        ],
+    ));
     assert!(erased.contains("data key destroyed"));
     fails(&run(dir, &["patient", "export", "pat"]), "no user");
     fails(&run(dir, &["patient", "erase", "pat", "--yes"]), "no user");
@@ -143,7 +243,10 @@ fn key_rotation_keeps_data_readable_and_retires_the_old_key() {
 
     // Putting the old key back is reported as the wrong key, not as corrupt data.
     std::fs::write(dir.join("master.key"), &old).unwrap();
-    fails(&run(dir, &["patient", "export", "pat"]), "is not the one that wrapped");
+    fails(
+        &run(dir, &["patient", "export", "pat"]),
+        "is not the one that wrapped",
+    );
 }
 
 #[test]
@@ -154,15 +257,28 @@ fn bad_input_fails_clearly_without_panicking() {
     ok(&run(dir, &["init"]));
     std::fs::write(dir.join("tandem.toml"), "bnd = \"127.0.0.1:1\"\n").unwrap();
     fails(&run(dir, &["user", "list"]), "bnd");
-    std::fs::write(dir.join("tandem.toml"), "database_url = \"postgres://nobody:secretpw@127.0.0.1:1/none\"\n").unwrap();
+    std::fs::write(
+        dir.join("tandem.toml"),
+        "database_url = \"postgres://nobody:secretpw@127.0.0.1:1/none\"\n",
+    )
+    .unwrap();
     let o = run(dir, &["user", "list"]);
     fails(&o, "could not connect");
-    assert!(!String::from_utf8_lossy(&o.stderr).contains("secretpw"), "passwords are redacted");
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("secretpw"),
+        "passwords are redacted"
+    );
     std::fs::remove_file(dir.join("tandem.toml")).unwrap();
     std::fs::write(dir.join("master.key"), "not a key\n").unwrap();
     fails(&run(dir, &["user", "list"]), "not a valid Tandem key");
     fails(&run(dir, &["serve", "--bind", "nonsense"]), "HOST:PORT");
-    fails(&run(dir, &["--config", "/nonexistent/tandem.toml", "user", "list"]), "does not exist");
+    fails(
+        &run(
+            dir,
+            &["--config", "/nonexistent/tandem.toml", "user", "list"],
+        ),
+        "does not exist",
+    );
 }
 
 #[test]
@@ -176,26 +292,49 @@ fn serve_starts_on_defaults_answers_health_checks_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("Tandem listening on ").expect(&line).to_string();
-    assert!(dir.join("master.key").exists(), "first start generates the key");
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("Tandem listening on ")
+        .expect(&line)
+        .to_string();
+    assert!(
+        dir.join("master.key").exists(),
+        "first start generates the key"
+    );
     assert!(dir.join("tandem.db").exists());
 
     let addr = url.trim_start_matches("http://");
     let get = |path: &str| {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut resp = String::new();
         std::io::Read::read_to_string(&mut s, &mut resp).unwrap();
         resp
     };
     assert!(get("/healthz").starts_with("HTTP/1.1 200"));
     let ready = get("/readyz");
-    assert!(ready.starts_with("HTTP/1.1 200") && ready.contains("\"ready\""), "{ready}");
+    assert!(
+        ready.starts_with("HTTP/1.1 200") && ready.contains("\"ready\""),
+        "{ready}"
+    );
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "clean exit on SIGTERM: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "clean exit on SIGTERM: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped cleanly"));
 }

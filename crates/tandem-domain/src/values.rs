@@ -79,31 +79,31 @@ text_enum!(
     MessageRole, "message role", { Patient => "patient", Assistant => "assistant", System => "system" });
 
 text_enum!(
-    /// What a patient has agreed to. AI processing can be withdrawn at any time.
-    ConsentKind, "consent kind", {
-        AiProcessing => "ai_processing",
-        DataStorage => "data_storage",
-        ClinicianSharing => "clinician_sharing",
-    });
+/// What a patient has agreed to. AI processing can be withdrawn at any time.
+ConsentKind, "consent kind", {
+    AiProcessing => "ai_processing",
+    DataStorage => "data_storage",
+    ClinicianSharing => "clinician_sharing",
+});
 
 text_enum!(
-    /// The parts of a care plan a clinician sets.
-    CarePlanItemKind, "care plan item kind", {
-        Goal => "goal",
-        Homework => "homework",
-        Psychoeducation => "psychoeducation",
-        Note => "note",
-        Instruction => "instruction",
-    });
+/// The parts of a care plan a clinician sets.
+CarePlanItemKind, "care plan item kind", {
+    Goal => "goal",
+    Homework => "homework",
+    Psychoeducation => "psychoeducation",
+    Note => "note",
+    Instruction => "instruction",
+});
 
 text_enum!(
-    /// The life of a scheduled between-session check-in.
-    CheckinStatus, "check-in status", {
-        Scheduled => "scheduled",
-        Sent => "sent",
-        Completed => "completed",
-        Cancelled => "cancelled",
-    });
+/// The life of a scheduled between-session check-in.
+CheckinStatus, "check-in status", {
+    Scheduled => "scheduled",
+    Sent => "sent",
+    Completed => "completed",
+    Cancelled => "cancelled",
+});
 
 /// A login name: 3–64 characters of lowercase ASCII letters, digits, `.`, `_` or `-`.
 /// Kept deliberately plain so it never needs escaping and can be looked up exactly.

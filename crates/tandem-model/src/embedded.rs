@@ -18,7 +18,7 @@
 //! level); this module logs only sizes, counts and timings, never text.
 
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -47,8 +47,10 @@ pub const DEFAULT_CONTEXT_CAP: u32 = 4096;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedConfig {
-    /// The GGUF file (see [`crate::resolve_model_path`]).
-    pub model_path: PathBuf,
+    /// The GGUF file. `None`: the default model under the data directory (see
+    /// [`EmbeddedConfig::with_default_path`] and [`crate::resolve_model_path`]).
+    #[serde(default)]
+    pub model_path: Option<PathBuf>,
     /// CPU threads per generation. `None`: the number of available cores.
     #[serde(default)]
     pub threads: Option<usize>,
@@ -76,17 +78,40 @@ fn default_batch() -> u32 {
     512
 }
 
-impl EmbeddedConfig {
-    /// Defaults for a model file.
-    pub fn new(model_path: impl Into<PathBuf>) -> Self {
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
         Self {
-            model_path: model_path.into(),
+            model_path: None,
             threads: None,
             context_window: None,
             max_concurrent: default_max_concurrent(),
             batch_size: default_batch(),
             chat_format: None,
         }
+    }
+}
+
+impl EmbeddedConfig {
+    /// Defaults for a model file.
+    pub fn new(model_path: impl Into<PathBuf>) -> Self {
+        Self {
+            model_path: Some(model_path.into()),
+            threads: None,
+            context_window: None,
+            max_concurrent: default_max_concurrent(),
+            batch_size: default_batch(),
+            chat_format: None,
+        }
+    }
+
+    /// Fills in the default model path (`<data_dir>/models/<default file>`) when none is set.
+    #[must_use]
+    pub fn with_default_path(mut self, data_dir: &Path) -> Self {
+        self.model_path = Some(crate::resolve_model_path(
+            self.model_path.as_deref(),
+            data_dir,
+        ));
+        self
     }
 }
 
@@ -153,7 +178,11 @@ impl EmbeddedBackend {
     /// # Errors
     /// [`ModelError::Load`] when the file is missing or not a GGUF llama.cpp can load.
     pub fn load_blocking(config: &EmbeddedConfig) -> Result<Self, ModelError> {
-        let path = &config.model_path;
+        let Some(path) = &config.model_path else {
+            return Err(ModelError::Load(
+                "no model file configured; set model.embedded.model_path or use the default under the data directory".into(),
+            ));
+        };
         if !path.is_file() {
             return Err(ModelError::Load(format!(
                 "model file {} not found; run `tandem model pull` or set model.embedded.model_path",

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod backend;
+mod config;
 pub mod embedded;
 pub mod fake;
 pub mod openai;
@@ -10,6 +11,7 @@ pub mod text;
 mod types;
 
 pub use backend::{ModelBackend, TEMPLATE_TOKENS_PER_MESSAGE};
+pub use config::{BackendKind, ModelConfig};
 pub use embedded::{EmbeddedBackend, EmbeddedConfig, TemplateSource};
 pub use openai::{CircuitBreaker, OpenAiBackend, OpenAiConfig};
 pub use pull::{

@@ -441,7 +441,7 @@ impl OpenAiBackend {
 
         let status = resp.status();
         if !status.is_success() {
-            return Err(self.status_error(resp).await);
+            return Err(self.status_error(resp, req).await);
         }
         let is_sse = resp
             .headers()
@@ -624,7 +624,7 @@ impl OpenAiBackend {
         )))
     }
 
-    async fn status_error(&self, resp: reqwest::Response) -> AttemptError {
+    async fn status_error(&self, resp: reqwest::Response, req: &ChatRequest) -> AttemptError {
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -646,7 +646,7 @@ impl OpenAiBackend {
                     .or_else(|| v.pointer("/error"))
                     .or_else(|| v.pointer("/message"))
                     .and_then(Value::as_str)
-                    .map(|s| truncate(s, 200))
+                    .map(|s| server_detail(s, req))
             })
             .unwrap_or_default();
         let code = status.as_u16();
@@ -688,6 +688,21 @@ fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
 
+/// A server's error message, fit to quote in our errors and logs: bounded, and withheld when
+/// it quotes the conversation (some servers echo the request in validation errors).
+fn server_detail(msg: &str, req: &ChatRequest) -> String {
+    let quotes_input = msg.contains("'input'") || msg.contains("\"input\"");
+    let quotes_message = req.messages.iter().any(|m| {
+        let probe: String = m.content.trim().chars().take(16).collect();
+        probe.chars().count() >= 4 && msg.contains(&probe)
+    });
+    if quotes_input || quotes_message {
+        "[the server's message quoted the conversation and is withheld]".into()
+    } else {
+        truncate(msg, 200)
+    }
+}
+
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
@@ -711,7 +726,8 @@ fn map_finish(reason: Option<&str>) -> FinishReason {
 }
 
 /// Assembles a reply from Chat Completions chunks.
-struct ChunkState {
+struct ChunkState<'r> {
+    req: &'r ChatRequest,
     scanner: StopScanner,
     text: String,
     chunks: usize,
@@ -722,9 +738,10 @@ struct ChunkState {
     completion_tokens: Option<usize>,
 }
 
-impl ChunkState {
-    fn new(req: &ChatRequest) -> Self {
+impl<'r> ChunkState<'r> {
+    fn new(req: &'r ChatRequest) -> Self {
         Self {
+            req,
             scanner: StopScanner::new(&req.stop),
             text: String::new(),
             chunks: 0,
@@ -755,7 +772,7 @@ impl ChunkState {
                 .unwrap_or("no message");
             return Err(ModelError::BadResponse(format!(
                 "the server reported an error mid-stream: {}",
-                truncate(msg, 200)
+                server_detail(msg, self.req)
             )));
         }
         self.chunks += 1;
@@ -845,7 +862,7 @@ impl ModelBackend for OpenAiBackend {
         let result = self.generate_with_retries(req, cancel, on_token).await;
         call.finish(&result);
         if let Err(e) = &result {
-            tracing::warn!(backend = "openai", error = %e, "model generation failed");
+            tracing::warn!(backend = "openai", kind = e.kind(), "model generation failed");
         }
         // Prompt size estimate when the server reported no usage.
         result.map(|mut g| {

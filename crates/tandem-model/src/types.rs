@@ -213,7 +213,9 @@ pub struct BackendInfo {
     pub context_window: u32,
 }
 
-/// Why a generation failed. Messages say what to do; none contains message text.
+/// Why a generation failed. Messages say what to do and contain no message text: a model
+/// server's own error message is quoted (at most 200 characters) only when it does not quote
+/// the conversation (see the OpenAI backend).
 ///
 /// The conversation engine treats [`ModelError::is_unavailable`] errors as "the model can't
 /// reply right now" (a kind fallback with crisis resources), and never lets any of them delay
@@ -264,8 +266,27 @@ impl ModelError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::Unavailable(_) | Self::Timeout { .. } | Self::BadResponse(_) | Self::Load(_)
-        ) || matches!(self, Self::Inference(_))
+            Self::Unavailable(_)
+                | Self::Timeout { .. }
+                | Self::BadResponse(_)
+                | Self::Load(_)
+                | Self::Inference(_)
+        )
+    }
+
+    /// A short, fixed name of the error kind, for metrics and log fields.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "unavailable",
+            Self::Timeout { .. } => "timeout",
+            Self::Cancelled => "cancelled",
+            Self::BadResponse(_) => "bad_response",
+            Self::Load(_) => "load",
+            Self::ContextTooLong { .. } => "context_too_long",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Inference(_) => "inference",
+        }
     }
 }
 

@@ -525,3 +525,25 @@ async fn bad_responses_are_reported_not_retried_forever() {
     );
     assert_eq!(pieces, ["whole"]);
 }
+
+#[tokio::test]
+async fn server_errors_that_quote_the_conversation_are_withheld() {
+    let server = serve(Arc::new(|_, body, _| {
+        // Like a validation error that echoes the request.
+        let echoed = body["messages"][0]["content"].as_str().unwrap_or("").to_owned();
+        Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .body(Body::from(
+                json!({"error": {"message": format!("invalid value in: {echoed}")}}).to_string(),
+            ))
+            .unwrap()
+    }))
+    .await;
+    let b = OpenAiBackend::new(config(&server.base_url)).unwrap();
+    let r = ChatRequest::new(vec![ChatMessage::user("my private worry about my family")]);
+    let err = run(&b, &r).await.0.unwrap_err();
+    let msg = err.to_string();
+    assert!(!msg.contains("private worry"), "{msg}");
+    assert!(msg.contains("withheld") && msg.contains("400"), "{msg}");
+    assert_eq!(err.kind(), "bad_response");
+}

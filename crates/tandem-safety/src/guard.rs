@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use regex::{Regex, RegexSet};
 use serde::{Deserialize, Serialize};
 
-use crate::normalise::normalise;
+use crate::normalise::normalise_reply;
 use crate::screen::Verdict;
 use crate::taxonomy::Category;
 use crate::LoadError;
@@ -222,7 +222,7 @@ impl GuardData {
 
     /// Screen a model reply.
     pub fn check(&self, reply: &str, ctx: &GuardContext<'_>) -> GuardVerdict {
-        let norm = normalise(reply);
+        let norm = normalise_reply(reply);
         let t = norm.text.as_str();
         let mut blocks: Vec<GuardBlock> = Vec::new();
         for pi in self.set.matches(t).iter() {

@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Deserialize;
 
 use crate::normalise::normalise_phrase;
@@ -40,6 +40,9 @@ pub enum RiskKind {
     Warning,
     /// Distress or a risk factor; makes a risk context, never names a category.
     Distress,
+    /// Means at hand ("the pills are in my hand"): intent or timing in the sentence makes it
+    /// imminent.
+    MeansAtHand,
 }
 
 /// Who a risk phrase is about.
@@ -131,6 +134,13 @@ pub struct RiskGroup {
     /// ("I have a plan", "I'm going to do it tonight").
     #[serde(default)]
     pub needs_risk_context: bool,
+    /// Not lowered for a third-party subject (abuse, medical emergencies: someone else's
+    /// emergency is still an emergency for the person asking).
+    #[serde(default)]
+    pub keep_for_third_party: bool,
+    /// Highest level modifiers may raise it to (e.g. self-harm stops at `high`).
+    #[serde(default)]
+    pub max_level: Option<Level>,
     /// Free-text note (e.g. the C-SSRS item).
     #[serde(default)]
     pub note: String,
@@ -291,11 +301,13 @@ impl Lexicon {
         }
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .map_err(|e| LoadError::Invalid(format!("lexicon automaton: {e}")))?;
         let compact_min_len = compact.iter().map(String::len).min().unwrap_or(usize::MAX);
         let compact_ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&compact)
             .map_err(|e| LoadError::Invalid(format!("lexicon compact automaton: {e}")))?;
         Ok(Lexicon {
@@ -325,13 +337,19 @@ fn check_group(
     n: usize,
 ) -> Result<(), LoadError> {
     if id.trim().is_empty() {
-        return Err(LoadError::Invalid("lexicon: a group has an empty id".into()));
+        return Err(LoadError::Invalid(
+            "lexicon: a group has an empty id".into(),
+        ));
     }
     if !ids.insert(id.to_string()) {
-        return Err(LoadError::Invalid(format!("lexicon: duplicate group id `{id}`")));
+        return Err(LoadError::Invalid(format!(
+            "lexicon: duplicate group id `{id}`"
+        )));
     }
     if n == 0 {
-        return Err(LoadError::Invalid(format!("lexicon: group `{id}` has no phrases")));
+        return Err(LoadError::Invalid(format!(
+            "lexicon: group `{id}` has no phrases"
+        )));
     }
     Ok(())
 }

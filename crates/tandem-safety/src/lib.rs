@@ -10,9 +10,7 @@ pub mod taxonomy;
 
 use std::fmt::Write as _;
 
-pub use guard::{
-    GuardBlock, GuardCategory, GuardContext, GuardData, GuardDecision, GuardVerdict,
-};
+pub use guard::{GuardBlock, GuardCategory, GuardContext, GuardData, GuardDecision, GuardVerdict};
 pub use jsonl::{evaluate, screen_json_line, EvalError, EvalReport, Miss};
 pub use lexicon::Lexicon;
 pub use protocol::{Action, Alert, LocaleTexts, Protocol, ProtocolData, Reviewed};
@@ -162,7 +160,11 @@ impl SafetyEngine {
             "\nFallback reply (en): {}\n",
             self.guard.fallback_reply("en")
         );
-        let _ = writeln!(out, "Guard data version `{}`. Sources:\n", self.guard.version);
+        let _ = writeln!(
+            out,
+            "Guard data version `{}`. Sources:\n",
+            self.guard.version
+        );
         for s in &self.guard.sources {
             let _ = writeln!(out, "- {s}");
         }

@@ -35,11 +35,26 @@ impl Normalised {
         (s, e.max(s))
     }
 
+    #[inline]
     fn push(&mut self, c: char, start: u32, end: u32) {
         self.text.push(c);
-        for _ in 0..c.len_utf8() {
+        if c.is_ascii() {
             self.starts.push(start);
             self.ends.push(end);
+        } else {
+            for _ in 0..c.len_utf8() {
+                self.starts.push(start);
+                self.ends.push(end);
+            }
+        }
+    }
+
+    fn pop(&mut self) {
+        if let Some(c) = self.text.pop() {
+            for _ in 0..c.len_utf8() {
+                self.starts.pop();
+                self.ends.pop();
+            }
         }
     }
 
@@ -119,92 +134,188 @@ fn leet(c: char) -> char {
 }
 
 fn is_vowel(c: char) -> bool {
-    matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y')
+    matches!(c, 'a' | 'e' | 'i' | 'o' | 'u')
 }
 
-/// Normalise a message or a phrase. See the module docs for the steps.
+/// Normalise a message or a phrase for screening. See the module docs for the steps; here
+/// every run of a repeated vowel becomes one (`diie`, `diiie` -> `die`, and so `need` ->
+/// `ned` on both the lexicon and the message side).
 pub fn normalise(input: &str) -> Normalised {
-    let mut out = Normalised {
-        text: String::with_capacity(input.len() + 8),
-        starts: Vec::with_capacity(input.len() + 8),
-        ends: Vec::with_capacity(input.len() + 8),
+    normalise_with(input, true)
+}
+
+/// Normalise a model reply for the output guard: as [`normalise`], but a doubled vowel
+/// stays (only runs of three or more collapse), so guard patterns read as plain English.
+pub fn normalise_reply(input: &str) -> Normalised {
+    normalise_with(input, false)
+}
+
+fn normalise_with(input: &str, fold_double_vowels: bool) -> Normalised {
+    let mut st = State {
+        out: Normalised {
+            text: String::with_capacity(input.len() + 8),
+            starts: Vec::with_capacity(input.len() + 8),
+            ends: Vec::with_capacity(input.len() + 8),
+        },
+        token: Vec::with_capacity(32),
+        last_punct: false,
+        fold_double_vowels,
     };
-    let mut token: Vec<(char, u32, u32)> = Vec::with_capacity(32);
-    let mut last_punct = false;
     let mut buf = ['\0'; 2];
     for (i, ch) in input.char_indices() {
         let start = u32::try_from(i).unwrap_or(u32::MAX);
         let end = u32::try_from(i + ch.len_utf8()).unwrap_or(u32::MAX);
+        if ch.is_ascii() {
+            st.feed(ch.to_ascii_lowercase(), start, end);
+            continue;
+        }
         for lc in ch.to_lowercase() {
             let n = fold(lc, &mut buf);
             for &c in buf.iter().take(n) {
-                match classify(c) {
-                    Class::Word => token.push((c, start, end)),
-                    Class::Drop => {}
-                    Class::Sep => {
-                        if flush_token(&mut token, &mut out) {
-                            last_punct = false;
-                        }
-                    }
-                    Class::Comma | Class::Stop | Class::Question => {
-                        if flush_token(&mut token, &mut out) {
-                            last_punct = false;
-                        }
-                        let p = match classify(c) {
-                            Class::Comma => ',',
-                            Class::Question => '?',
-                            _ => '.',
-                        };
-                        if last_punct {
-                            // Keep the strongest mark of a run like "?!" or "...".
-                            if p == '?' && out.text.ends_with(['.', ',']) {
-                                out.text.pop();
-                                out.push('?', start, end);
-                            } else if p == '.' && out.text.ends_with(',') {
-                                out.text.pop();
-                                out.push('.', start, end);
-                            }
-                            continue;
-                        }
-                        if out.text.is_empty() {
-                            continue;
-                        }
-                        out.push_space(start);
-                        out.push(p, start, end);
-                        last_punct = true;
-                    }
-                }
+                st.feed(c, start, end);
             }
         }
     }
-    flush_token(&mut token, &mut out);
+    let State {
+        mut out,
+        mut token,
+        fold_double_vowels,
+        ..
+    } = st;
+    flush_token(&mut token, &mut out, fold_double_vowels);
     while out.text.ends_with(' ') {
-        out.text.pop();
-        out.starts.pop();
-        out.ends.pop();
+        out.pop();
     }
+    join_spelled_out(&mut out);
     out
 }
 
+struct State {
+    out: Normalised,
+    token: Vec<(char, u32, u32)>,
+    last_punct: bool,
+    fold_double_vowels: bool,
+}
+
+impl State {
+    #[inline]
+    fn feed(&mut self, c: char, start: u32, end: u32) {
+        let class = classify(c);
+        let p = match class {
+            Class::Word => {
+                self.token.push((c, start, end));
+                return;
+            }
+            Class::Drop => return,
+            Class::Sep => {
+                if flush_token(&mut self.token, &mut self.out, self.fold_double_vowels) {
+                    self.last_punct = false;
+                }
+                return;
+            }
+            Class::Comma => ',',
+            Class::Question => '?',
+            Class::Stop => '.',
+        };
+        if flush_token(&mut self.token, &mut self.out, self.fold_double_vowels) {
+            self.last_punct = false;
+        }
+        let out = &mut self.out;
+        if self.last_punct {
+            // Keep the strongest mark of a run like "?!" or "...".
+            if (p == '?' && out.text.ends_with(['.', ','])) || (p == '.' && out.text.ends_with(','))
+            {
+                out.pop();
+                out.push(p, start, end);
+            }
+            return;
+        }
+        if out.text.is_empty() {
+            return;
+        }
+        out.push_space(start);
+        out.push(p, start, end);
+        self.last_punct = true;
+    }
+}
+
+/// Join words spelled out letter by letter ("w a n t" -> "want"): runs of three or more
+/// single-letter words. A leading "i" stays a word ("i w a n t" -> "i want").
+fn join_spelled_out(out: &mut Normalised) {
+    let bytes = out.text.as_bytes();
+    let single = |i: usize| -> bool {
+        bytes.get(i).is_some_and(u8::is_ascii_alphabetic)
+            && (i == 0 || bytes.get(i - 1) == Some(&b' '))
+            && (i + 1 == bytes.len() || bytes.get(i + 1) == Some(&b' '))
+    };
+    let mut drop = vec![false; bytes.len()];
+    let mut any = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        if single(i) {
+            let mut j = i;
+            while j + 2 < bytes.len() && single(j + 2) {
+                j += 2;
+            }
+            let mut start = i;
+            let count = (j - i) / 2 + 1;
+            if bytes.get(i) == Some(&b'i') && count >= 4 {
+                start = i + 2;
+            }
+            if (j - start) / 2 + 1 >= 3 {
+                let mut k = start + 1;
+                while k < j {
+                    if let Some(d) = drop.get_mut(k) {
+                        *d = true;
+                    }
+                    any = true;
+                    k += 2;
+                }
+            }
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+    if !any {
+        return;
+    }
+    let mut text = String::with_capacity(out.text.len());
+    let mut starts = Vec::with_capacity(out.starts.len());
+    let mut ends = Vec::with_capacity(out.ends.len());
+    for (idx, ch) in out.text.char_indices() {
+        if drop.get(idx).copied().unwrap_or(false) {
+            continue;
+        }
+        text.push(ch);
+        for k in idx..idx + ch.len_utf8() {
+            starts.push(out.starts.get(k).copied().unwrap_or(0));
+            ends.push(out.ends.get(k).copied().unwrap_or(0));
+        }
+    }
+    out.text = text;
+    out.starts = starts;
+    out.ends = ends;
+}
+
 /// Append the pending word (if any) to `out`. Returns whether anything was written.
-fn flush_token(token: &mut Vec<(char, u32, u32)>, out: &mut Normalised) -> bool {
+fn flush_token(
+    token: &mut Vec<(char, u32, u32)>,
+    out: &mut Normalised,
+    fold_double_vowels: bool,
+) -> bool {
     if token.is_empty() {
         return false;
     }
     let has_alpha = token.iter().any(|(c, _, _)| c.is_alphabetic());
-    let mapped: Vec<(char, u32, u32)> = token
-        .iter()
-        .filter_map(|&(c, s, e)| {
-            if has_alpha {
-                Some((leet(c), s, e))
-            } else if c == '@' || c == '$' {
-                None
-            } else {
-                Some((c, s, e))
-            }
-        })
-        .collect();
-    token.clear();
+    if has_alpha {
+        for unit in token.iter_mut() {
+            unit.0 = leet(unit.0);
+        }
+    } else {
+        token.retain(|&(c, _, _)| c != '@' && c != '$');
+    }
+    let mapped: &[(char, u32, u32)] = token;
     if mapped.is_empty() {
         return false;
     }
@@ -219,7 +330,9 @@ fn flush_token(token: &mut Vec<(char, u32, u32)>, out: &mut Normalised) -> bool 
             j += 1;
         }
         let run = j - i + 1;
-        let keep = if run >= 3 && c.is_alphabetic() {
+        let keep = if fold_double_vowels && run >= 2 && is_vowel(c) {
+            1
+        } else if run >= 3 && c.is_alphabetic() {
             if is_vowel(c) {
                 1
             } else {
@@ -234,6 +347,7 @@ fn flush_token(token: &mut Vec<(char, u32, u32)>, out: &mut Normalised) -> bool 
         }
         i = j + 1;
     }
+    token.clear();
     true
 }
 
@@ -249,7 +363,10 @@ mod tests {
     #[test]
     fn lowercases_folds_and_drops_apostrophes() {
         assert_eq!(normalise("I'm SO tired, é ß").text, "im so tired , e ss");
-        assert_eq!(normalise("Je veux mourir… vraiment!").text, "je veux mourir . vraiment .");
+        assert_eq!(
+            normalise("Je veux mourir… vraiment!").text,
+            "je veux mourir . vraiment ."
+        );
         assert_eq!(normalise("¿Quiero morir?").text, "quiero morir ?");
     }
 
@@ -265,7 +382,16 @@ mod tests {
     fn collapses_long_runs() {
         assert_eq!(normalise("diiiiie").text, "die");
         assert_eq!(normalise("killllll").text, "kill");
-        assert_eq!(normalise("soooo good").text, "so good");
+        assert_eq!(normalise("soooo good").text, "so god");
+        assert_eq!(normalise("diie").text, "die");
+        assert_eq!(normalise_reply("soooo good").text, "so good");
+    }
+
+    #[test]
+    fn joins_spelled_out_words() {
+        assert_eq!(normalise("I w a n t to die").text, "i want to die");
+        assert_eq!(normalise("k m s").text, "kms");
+        assert_eq!(normalise("a b testing").text, "a b testing");
     }
 
     #[test]
@@ -275,6 +401,12 @@ mod tests {
         let at = n.text.find("want to die").unwrap();
         let (s, e) = n.original_range(at, at + "want to die".len());
         assert_eq!(&src[s..e], "WANT to d1e");
+        let src = "I want to die?!... ok";
+        let n = normalise(src);
+        assert_eq!(n.text, "i want to die ? ok");
+        let at = n.text.find("ok").unwrap();
+        let (s, e) = n.original_range(at, at + 2);
+        assert_eq!(&src[s..e], "ok");
     }
 
     #[test]

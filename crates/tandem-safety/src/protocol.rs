@@ -46,6 +46,8 @@ pub struct LocaleTexts {
     pub emergency_number: String,
     /// Where each number comes from.
     pub sources: Vec<String>,
+    /// Listed with the crisis lines when the level is high.
+    pub emergency_line: String,
     /// Shown first when the level is imminent.
     pub emergency_prompt: String,
     /// Acknowledgement that opens the crisis response.
@@ -223,7 +225,7 @@ impl ProtocolData {
             .or_else(|| {
                 locales
                     .iter()
-                    .find(|l| l.tag == lang || l.also.iter().any(|a| *a == wildcard))
+                    .find(|l| l.tag == lang || l.also.contains(&wildcard))
             })
             .or_else(|| locales.iter().find(|l| l.tag == "en"))
             .unwrap_or_else(|| &locales[0])
@@ -249,11 +251,7 @@ impl ProtocolData {
             out.push('\n');
         }
         if !imminent {
-            let _ = write!(
-                out,
-                "- Emergency services: {} if you are in immediate danger\n",
-                l.emergency_number
-            );
+            let _ = writeln!(out, "- {}", l.emergency_line);
         }
         out.push('\n');
         out.push_str(&l.clinician_notice);

@@ -84,6 +84,8 @@ pub struct Verdict {
 #[derive(Debug, Clone, Copy)]
 struct Hit {
     group: GroupRef,
+    /// The cue's effect and window, looked up once.
+    cue: Option<(Effect, usize)>,
     excluded: bool,
     start: usize,
     end: usize,
@@ -101,6 +103,8 @@ struct Prior {
 struct Analysis {
     norm: Normalised,
     hits: Vec<Hit>,
+    /// Bit `effect as u32` is set when a live cue with that effect is in the message.
+    present: u32,
     clause: Vec<u16>,
     sentence: Vec<u16>,
     question_sentences: Vec<u16>,
@@ -112,14 +116,15 @@ impl Analysis {
         lex: &'s Lexicon,
         effect: Effect,
     ) -> impl Iterator<Item = (&'s Hit, usize)> + 's {
-        self.hits.iter().filter_map(move |h| match h.group {
-            GroupRef::Cue(i) if !h.excluded => lex
-                .cue
-                .get(i)
-                .filter(|c| c.effect == effect)
-                .map(|c| (h, c.window)),
+        let _ = lex;
+        let n = if self.has(effect) { usize::MAX } else { 0 };
+        self.hits.iter().take(n).filter_map(move |h| match h.cue {
+            Some((e, w)) if e == effect && !h.excluded => Some((h, w)),
             _ => None,
         })
+    }
+    fn has(&self, effect: Effect) -> bool {
+        self.present & (1u32 << (effect as u32)) != 0
     }
     fn clause_of(&self, t: usize) -> u16 {
         self.clause.get(t).copied().unwrap_or(0)
@@ -144,8 +149,8 @@ impl Analysis {
         self.cues(lex, effect)
             .any(|(c, _)| self.sentence_of(c.ts) == s || self.sentence_of(c.te) == s)
     }
-    fn in_message(&self, lex: &Lexicon, effect: Effect) -> bool {
-        self.cues(lex, effect).next().is_some()
+    fn in_message(&self, _lex: &Lexicon, effect: Effect) -> bool {
+        self.has(effect)
     }
     fn third_party(&self, lex: &Lexicon, h: &Hit) -> bool {
         let s = self.sentence_of(h.ts);
@@ -168,6 +173,13 @@ fn max_level(a: Level, b: Level) -> Level {
 }
 
 impl Lexicon {
+    fn cue_of(&self, g: GroupRef) -> Option<(Effect, usize)> {
+        match g {
+            GroupRef::Cue(i) => self.cue.get(i).map(|c| (c.effect, c.window)),
+            _ => None,
+        }
+    }
+
     fn analyse(&self, text: &str) -> Analysis {
         let norm = normalise(text);
         let t = norm.text.as_str();
@@ -208,6 +220,7 @@ impl Lexicon {
                 for &g in gs {
                     hits.push(Hit {
                         group: g,
+                        cue: self.cue_of(g),
                         excluded: false,
                         start: s,
                         end: e,
@@ -218,8 +231,14 @@ impl Lexicon {
             }
         }
         // Words run together: only long single words that matched nothing whole.
+        let direct_hits = hits.len();
         for (ti, &(s, e)) in tokens.iter().enumerate() {
-            if e - s < self.compact_min_len || hits.iter().any(|h| h.ts <= ti && ti <= h.te) {
+            if e - s < self.compact_min_len
+                || hits
+                    .iter()
+                    .take(direct_hits)
+                    .any(|h| h.cue.is_none() && h.ts <= ti && ti <= h.te)
+            {
                 continue;
             }
             let word = t.get(s..e).unwrap_or("");
@@ -228,6 +247,7 @@ impl Lexicon {
                     for &g in gs {
                         hits.push(Hit {
                             group: g,
+                            cue: self.cue_of(g),
                             excluded: false,
                             start: s + m.start(),
                             end: s + m.end(),
@@ -241,24 +261,23 @@ impl Lexicon {
         // Exclusions: idioms and homonyms drop what they overlap.
         let excl: Vec<(usize, usize)> = hits
             .iter()
-            .filter(|h| {
-                matches!(h.group, GroupRef::Cue(i)
-                    if self.cue.get(i).is_some_and(|c| c.effect == Effect::Exclude))
-            })
+            .filter(|h| matches!(h.cue, Some((Effect::Exclude, _))))
             .map(|h| (h.start, h.end))
             .collect();
+        let mut present = 0u32;
         for h in &mut hits {
-            let is_exclusion = matches!(h.group, GroupRef::Cue(i)
-                if self.cue.get(i).is_some_and(|c| c.effect == Effect::Exclude));
-            h.excluded = !is_exclusion && excl.iter().any(|&(s, e)| s < h.end && h.start < e);
+            let is_exclusion = matches!(h.cue, Some((Effect::Exclude, _)));
+            h.excluded = !is_exclusion
+                && !excl.is_empty()
+                && excl.iter().any(|&(s, e)| s < h.end && h.start < e);
+            if let (Some((e, _)), false) = (h.cue, h.excluded) {
+                present |= 1u32 << (e as u32);
+            }
         }
         // Clauses and sentences.
         let breaks: Vec<usize> = hits
             .iter()
-            .filter(|h| {
-                matches!(h.group, GroupRef::Cue(i)
-                    if self.cue.get(i).is_some_and(|c| c.effect == Effect::ClauseBreak))
-            })
+            .filter(|h| matches!(h.cue, Some((Effect::ClauseBreak, _))))
             .map(|h| h.ts)
             .collect();
         let mut clause = Vec::with_capacity(tokens.len());
@@ -286,6 +305,7 @@ impl Lexicon {
         Analysis {
             norm,
             hits,
+            present,
             clause,
             sentence,
             question_sentences,
@@ -303,11 +323,11 @@ impl Lexicon {
         let a = self.analyse(text);
         let first_new = out.len();
         let push = |out: &mut Vec<Evidence>,
-                        rule: &str,
-                        category: Option<Category>,
-                        level: Level,
-                        kind: EvidenceKind,
-                        h: &Hit| {
+                    rule: &str,
+                    category: Option<Category>,
+                    level: Level,
+                    kind: EvidenceKind,
+                    h: &Hit| {
             let (s, e) = a.norm.original_range(h.start, h.end);
             let span = Span {
                 start: s,
@@ -372,15 +392,24 @@ impl Lexicon {
             if g.kind == RiskKind::Behaviour && recent {
                 lvl = max_level(lvl, Level::High);
             }
+            if g.kind == RiskKind::MeansAtHand
+                && (a.in_sentence(self, Effect::Intent, h)
+                    || a.in_sentence(self, Effect::Timing, h))
+            {
+                lvl = Level::Imminent;
+            }
             if g.category == Category::Abuse && child {
                 lvl = max_level(lvl, Level::High);
+            }
+            if let Some(cap) = g.max_level {
+                lvl = lvl.min(cap.max(g.level));
             }
             let third = match g.person {
                 Person::First => false,
                 Person::Third => true,
                 Person::Any => a.third_party(self, h),
             };
-            if third && g.category != Category::Abuse {
+            if third && !g.keep_for_third_party {
                 lvl = match lvl {
                     Level::Imminent => Level::High,
                     Level::High => Level::Moderate,
@@ -404,7 +433,9 @@ impl Lexicon {
             let GroupRef::Means(gi) = h.group else {
                 continue;
             };
-            let Some(g) = self.means.get(gi) else { continue };
+            let Some(g) = self.means.get(gi) else {
+                continue;
+            };
             if h.excluded
                 || a.before_in_clause(self, Effect::Negate, h)
                 || (g.needs_question && !a.question(self, h))

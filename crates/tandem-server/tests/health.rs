@@ -11,7 +11,12 @@ use tandem_vault::MasterKey;
 async fn state(dir: &tempfile::TempDir) -> (AppState, Arc<SqlStore>) {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     let store = Arc::new(SqlStore::open(&url, MasterKey::generate()).await.unwrap());
-    (AppState { store: store.clone() }, store)
+    (
+        AppState {
+            store: store.clone(),
+        },
+        store,
+    )
 }
 
 #[tokio::test]
@@ -37,7 +42,14 @@ async fn health_and_readiness_answer_and_shutdown_finishes_in_flight_requests() 
     let health = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), "ok");
-    let ready: serde_json::Value = client.get(format!("{base}/readyz")).send().await.unwrap().json().await.unwrap();
+    let ready: serde_json::Value = client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["database"], "sqlite");
 
@@ -50,7 +62,10 @@ async fn health_and_readiness_answer_and_shutdown_finishes_in_flight_requests() 
     stop_tx.send(()).unwrap();
     assert_eq!(in_flight.await.unwrap(), "finished");
     server.await.unwrap().unwrap();
-    assert!(client.get(format!("{base}/healthz")).send().await.is_err(), "no longer accepting");
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "no longer accepting"
+    );
 
     // With the database gone, readiness says so.
     store.close().await;
@@ -66,5 +81,11 @@ async fn readiness_fails_when_the_database_is_closed() {
     store.close().await;
     let resp = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(resp.status(), 503);
-    assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

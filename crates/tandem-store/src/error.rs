@@ -13,7 +13,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("the master key (id {given}) is not the one that wrapped the data keys (id {stored}); point master_key_file at the right key file")]
     WrongMasterKey { given: String, stored: String },
-    #[error("stored data could not be decrypted ({0}); the database row may have been tampered with")]
+    #[error(
+        "stored data could not be decrypted ({0}); the database row may have been tampered with"
+    )]
     Crypto(#[from] VaultError),
     #[error("could not connect to the database at {url}: {source}. Check database_url and that the database server is running")]
     Connect { url: String, source: sqlx::Error },

@@ -24,8 +24,8 @@ pub use sql::{redact_url, Backend, SqlStore};
 
 use async_trait::async_trait;
 use tandem_domain::{
-    AssessmentId, CarePlanItemId, CheckinId, ConsentKind, ConversationId, PatientId,
-    RiskEventId, Role, SummaryId, UserId, Username,
+    AssessmentId, CarePlanItemId, CheckinId, ConsentKind, ConversationId, PatientId, RiskEventId,
+    Role, SummaryId, UserId, Username,
 };
 use tandem_vault::MasterKey;
 
@@ -70,8 +70,11 @@ pub trait Store: Send + Sync {
     async fn consents(&self, patient: PatientId) -> Result<Vec<Consent>>;
 
     // --- conversations --------------------------------------------------------------------
-    async fn create_conversation(&self, actor: &Actor, patient: PatientId)
-        -> Result<ConversationId>;
+    async fn create_conversation(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+    ) -> Result<ConversationId>;
     async fn conversations(&self, patient: PatientId) -> Result<Vec<Conversation>>;
     async fn append_message(&self, actor: &Actor, new: NewMessage) -> Result<Message>;
     /// Reads a conversation; audited as a read of the patient's messages.
@@ -93,10 +96,21 @@ pub trait Store: Send + Sync {
     // --- measures -------------------------------------------------------------------------
     async fn record_assessment(&self, actor: &Actor, new: NewAssessment) -> Result<AssessmentId>;
     async fn assessments(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Assessment>>;
+    /// Sets (or replaces) how often a patient gets one measure.
+    async fn set_measure_schedule(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        schedule: MeasureScheduleRow,
+    ) -> Result<()>;
+    async fn measure_schedules(&self, patient: PatientId) -> Result<Vec<MeasureScheduleRow>>;
 
     // --- care plan --------------------------------------------------------------------------
-    async fn add_care_plan_item(&self, actor: &Actor, new: NewCarePlanItem)
-        -> Result<CarePlanItemId>;
+    async fn add_care_plan_item(
+        &self,
+        actor: &Actor,
+        new: NewCarePlanItem,
+    ) -> Result<CarePlanItemId>;
     async fn set_ai_preferences(
         &self,
         actor: &Actor,
@@ -121,7 +135,10 @@ pub trait Store: Send + Sync {
     /// Appends a free-standing audit entry (for example a break-glass access).
     async fn audit(&self, actor: &Actor, event: AuditEvent) -> Result<()>;
     /// Entries about one patient, oldest first.
-    async fn audit_entries(&self, patient: Option<PatientId>) -> Result<Vec<tandem_domain::AuditRecord>>;
+    async fn audit_entries(
+        &self,
+        patient: Option<PatientId>,
+    ) -> Result<Vec<tandem_domain::AuditRecord>>;
     /// Walks the whole chain and reports the first broken entry.
     async fn verify_audit(&self) -> Result<AuditReport>;
     /// Re-wraps every data key under `new_key` in one transaction, without touching data.

@@ -223,6 +223,7 @@ pub struct PatientExport {
     pub assessments: Vec<Assessment>,
     pub care_plan: CarePlan,
     pub checkins: Vec<Checkin>,
+    pub measure_schedules: Vec<MeasureScheduleRow>,
     /// Who did what with this record (ids and event kinds).
     pub audit: Vec<AuditRecord>,
 }
@@ -231,4 +232,14 @@ pub struct PatientExport {
 pub struct ErasureReport {
     pub patient: PatientId,
     pub rows_deleted: u64,
+}
+
+/// Which measure a patient gets and how often; set by their clinician.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeasureScheduleRow {
+    pub instrument: String,
+    pub every_days: i64,
+    /// Days after the due date before the measure counts as overdue.
+    pub grace_days: i64,
+    pub start_at_ms: i64,
 }

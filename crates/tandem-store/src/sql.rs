@@ -17,8 +17,8 @@ use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tandem_domain::{
     chain_hash, AssessmentId, AuditAction, AuditRecord, CarePlanItemId, CarePlanItemKind,
-    ChainVerifier, CheckinId, CheckinStatus, ConsentKind, ConversationId, MessageId,
-    PatientId, RiskEventId, Role, SummaryId, UserId, Username,
+    ChainVerifier, CheckinId, CheckinStatus, ConsentKind, ConversationId, MessageId, PatientId,
+    RiskEventId, Role, SummaryId, UserId, Username,
 };
 use tandem_vault::{field_ad, DataKey, MasterKey};
 use uuid::Uuid;
@@ -122,10 +122,18 @@ impl SqlStore {
                 Box::pin(async move {
                     // WAL lets readers proceed during a write; the busy timeout makes a
                     // second process (the CLI beside a running server) wait, not fail.
-                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
@@ -167,12 +175,11 @@ impl SqlStore {
     /// Fails early, with a clear message, when the key file is not the one in use.
     async fn check_master_key(&self) -> Result<()> {
         let given = self.master_id();
-        let row = sqlx::query(
-            "SELECT master_key_id FROM patient_keys WHERE master_key_id <> $1 LIMIT 1",
-        )
-        .bind(&given)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT master_key_id FROM patient_keys WHERE master_key_id <> $1 LIMIT 1")
+                .bind(&given)
+                .fetch_optional(&self.pool)
+                .await?;
         if let Some(row) = row {
             return Err(StoreError::WrongMasterKey {
                 given,
@@ -209,11 +216,10 @@ impl SqlStore {
 
     async fn begin_write(&self) -> Result<(Tx, Slot)> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let row =
+            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *tx)
+                .await?;
         let slot = Slot {
             seq: row.try_get("seq")?,
             prev_hash: row.try_get("hash")?,
@@ -287,7 +293,11 @@ impl SqlStore {
             });
         }
         let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
-        Ok(DataKey::unwrap_from(&wrapped, &master, &patient.to_string())?)
+        Ok(DataKey::unwrap_from(
+            &wrapped,
+            &master,
+            &patient.to_string(),
+        )?)
     }
 
     async fn patient_of_conversation(
@@ -615,6 +625,30 @@ impl SqlStore {
         rows.iter().map(|r| parse_col(r, "clinician_id")).collect()
     }
 
+    async fn read_schedules(
+        &self,
+        conn: &mut AnyConnection,
+        patient: PatientId,
+    ) -> Result<Vec<MeasureScheduleRow>> {
+        let rows = sqlx::query(
+            "SELECT instrument, every_days, grace_days, start_at FROM measure_schedules \
+             WHERE patient_id = $1 ORDER BY instrument",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MeasureScheduleRow {
+                    instrument: r.try_get("instrument")?,
+                    every_days: r.try_get("every_days")?,
+                    grace_days: r.try_get("grace_days")?,
+                    start_at_ms: r.try_get("start_at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn read_user(&self, conn: &mut AnyConnection, id: UserId) -> Result<Option<User>> {
         let row = sqlx::query(&format!("{USER_SELECT} WHERE id = $1"))
             .bind(id.to_string())
@@ -766,7 +800,8 @@ fn open_json_opt<T: DeserializeOwned>(
 ) -> Result<Option<T>> {
     open_opt(dek, r, table, col, row, patient)?
         .map(|b| {
-            serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(format!("{table}.{col}: {e}")))
+            serde_json::from_slice(&b)
+                .map_err(|e| StoreError::Corrupt(format!("{table}.{col}: {e}")))
         })
         .transpose()
 }
@@ -832,8 +867,15 @@ impl Store for SqlStore {
             .await?;
         }
         let detail = format!("user={id} role={}", new.role);
-        self.commit_audited(tx, slot, actor, AuditAction::UserCreated, patient, Some(detail))
-            .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::UserCreated,
+            patient,
+            Some(detail),
+        )
+        .await?;
         Ok(User {
             id,
             username: new.username,
@@ -1005,10 +1047,19 @@ impl Store for SqlStore {
         let id = MessageId::from_uuid(new_id());
         let at = now_ms();
         let (mut tx, slot) = self.begin_write().await?;
-        let patient = self.patient_of_conversation(&mut tx, new.conversation).await?;
+        let patient = self
+            .patient_of_conversation(&mut tx, new.conversation)
+            .await?;
         let dek = self.data_key(&mut tx, patient).await?;
         let row_id = id.to_string();
-        let body = seal(&dek, "messages", "body", &row_id, patient, new.text.as_bytes())?;
+        let body = seal(
+            &dek,
+            "messages",
+            "body",
+            &row_id,
+            patient,
+            new.text.as_bytes(),
+        )?;
         let provenance = new
             .provenance
             .as_ref()
@@ -1068,7 +1119,10 @@ impl Store for SqlStore {
             actor,
             AuditAction::MessagesRead,
             Some(patient),
-            Some(format!("conversation={conversation} count={}", messages.len())),
+            Some(format!(
+                "conversation={conversation} count={}",
+                messages.len()
+            )),
         )
         .await?;
         Ok(messages)
@@ -1077,10 +1131,19 @@ impl Store for SqlStore {
     async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId> {
         let id = SummaryId::from_uuid(new_id());
         let (mut tx, slot) = self.begin_write().await?;
-        let patient = self.patient_of_conversation(&mut tx, new.conversation).await?;
+        let patient = self
+            .patient_of_conversation(&mut tx, new.conversation)
+            .await?;
         let dek = self.data_key(&mut tx, patient).await?;
         let row_id = id.to_string();
-        let body = seal(&dek, "summaries", "body", &row_id, patient, new.text.as_bytes())?;
+        let body = seal(
+            &dek,
+            "summaries",
+            "body",
+            &row_id,
+            patient,
+            new.text.as_bytes(),
+        )?;
         let provenance = new
             .provenance
             .as_ref()
@@ -1117,8 +1180,15 @@ impl Store for SqlStore {
         self.require_patient(&mut tx, patient).await?;
         let dek = self.data_key(&mut tx, patient).await?;
         let out = self.read_summaries(&mut tx, &dek, patient).await?;
-        self.commit_audited(tx, slot, actor, AuditAction::SummariesRead, Some(patient), None)
-            .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::SummariesRead,
+            Some(patient),
+            None,
+        )
+        .await?;
         Ok(out)
     }
 
@@ -1130,7 +1200,11 @@ impl Store for SqlStore {
                 new.level
             )));
         }
-        if new.categories.iter().any(|c| c.contains(',') || c.is_empty()) {
+        if new
+            .categories
+            .iter()
+            .any(|c| c.contains(',') || c.is_empty())
+        {
             return Err(StoreError::Invalid(
                 "risk categories must be non-empty names without commas".into(),
             ));
@@ -1140,7 +1214,14 @@ impl Store for SqlStore {
         self.require_patient(&mut tx, new.patient).await?;
         let dek = self.data_key(&mut tx, new.patient).await?;
         let row_id = id.to_string();
-        let evidence = seal_json(&dek, "risk_events", "evidence", &row_id, new.patient, &new.evidence)?;
+        let evidence = seal_json(
+            &dek,
+            "risk_events",
+            "evidence",
+            &row_id,
+            new.patient,
+            &new.evidence,
+        )?;
         sqlx::query(
             "INSERT INTO risk_events (id, patient_id, conversation_id, message_id, source, level, categories, evidence, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -1222,8 +1303,15 @@ impl Store for SqlStore {
         self.require_patient(&mut tx, patient).await?;
         let dek = self.data_key(&mut tx, patient).await?;
         let out = self.read_risk_events(&mut tx, &dek, patient).await?;
-        self.commit_audited(tx, slot, actor, AuditAction::RiskEventsRead, Some(patient), None)
-            .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::RiskEventsRead,
+            Some(patient),
+            None,
+        )
+        .await?;
         Ok(out)
     }
 
@@ -1233,7 +1321,14 @@ impl Store for SqlStore {
         self.require_patient(&mut tx, new.patient).await?;
         let dek = self.data_key(&mut tx, new.patient).await?;
         let row_id = id.to_string();
-        let answers = seal_json(&dek, "assessments", "answers", &row_id, new.patient, &new.answers)?;
+        let answers = seal_json(
+            &dek,
+            "assessments",
+            "answers",
+            &row_id,
+            new.patient,
+            &new.answers,
+        )?;
         sqlx::query(
             "INSERT INTO assessments (id, patient_id, instrument, answers, total, band, completed_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -1264,9 +1359,62 @@ impl Store for SqlStore {
         self.require_patient(&mut tx, patient).await?;
         let dek = self.data_key(&mut tx, patient).await?;
         let out = self.read_assessments(&mut tx, &dek, patient).await?;
-        self.commit_audited(tx, slot, actor, AuditAction::AssessmentsRead, Some(patient), None)
-            .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::AssessmentsRead,
+            Some(patient),
+            None,
+        )
+        .await?;
         Ok(out)
+    }
+
+    async fn set_measure_schedule(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        schedule: MeasureScheduleRow,
+    ) -> Result<()> {
+        if schedule.every_days <= 0 || schedule.grace_days < 0 {
+            return Err(StoreError::Invalid(
+                "a measure schedule needs every_days > 0 and grace_days >= 0".into(),
+            ));
+        }
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        sqlx::query(
+            "INSERT INTO measure_schedules (patient_id, instrument, every_days, grace_days, start_at, set_by) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (patient_id, instrument) DO UPDATE SET \
+             every_days = excluded.every_days, grace_days = excluded.grace_days, \
+             start_at = excluded.start_at, set_by = excluded.set_by",
+        )
+        .bind(patient.to_string())
+        .bind(schedule.instrument.clone())
+        .bind(schedule.every_days)
+        .bind(schedule.grace_days)
+        .bind(schedule.start_at_ms)
+        .bind(actor.id.clone())
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::CarePlanWritten,
+            Some(patient),
+            Some(format!(
+                "measure_schedule instrument={} every_days={}",
+                schedule.instrument, schedule.every_days
+            )),
+        )
+        .await
+    }
+
+    async fn measure_schedules(&self, patient: PatientId) -> Result<Vec<MeasureScheduleRow>> {
+        let mut conn = self.pool.acquire().await?;
+        self.read_schedules(&mut conn, patient).await
     }
 
     async fn add_care_plan_item(
@@ -1280,7 +1428,14 @@ impl Store for SqlStore {
         self.require_patient(&mut tx, new.patient).await?;
         let dek = self.data_key(&mut tx, new.patient).await?;
         let row_id = id.to_string();
-        let body = seal(&dek, "care_plan_items", "body", &row_id, new.patient, new.text.as_bytes())?;
+        let body = seal(
+            &dek,
+            "care_plan_items",
+            "body",
+            &row_id,
+            new.patient,
+            new.text.as_bytes(),
+        )?;
         sqlx::query(
             "INSERT INTO care_plan_items (id, patient_id, kind, body, status, due_at, created_by, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $7)",
@@ -1315,7 +1470,14 @@ impl Store for SqlStore {
         let (mut tx, slot) = self.begin_write().await?;
         self.require_patient(&mut tx, patient).await?;
         let dek = self.data_key(&mut tx, patient).await?;
-        let body = seal_json(&dek, "ai_preferences", "body", &patient.to_string(), patient, &prefs)?;
+        let body = seal_json(
+            &dek,
+            "ai_preferences",
+            "body",
+            &patient.to_string(),
+            patient,
+            &prefs,
+        )?;
         sqlx::query(
             "INSERT INTO ai_preferences (patient_id, body, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (patient_id) DO UPDATE SET body = excluded.body, updated_by = excluded.updated_by, \
@@ -1343,8 +1505,15 @@ impl Store for SqlStore {
         self.require_patient(&mut tx, patient).await?;
         let dek = self.data_key(&mut tx, patient).await?;
         let plan = self.read_care_plan(&mut tx, &dek, patient).await?;
-        self.commit_audited(tx, slot, actor, AuditAction::CarePlanRead, Some(patient), None)
-            .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::CarePlanRead,
+            Some(patient),
+            None,
+        )
+        .await?;
         Ok(plan)
     }
 
@@ -1357,7 +1526,16 @@ impl Store for SqlStore {
         let prompt = new
             .prompt
             .as_ref()
-            .map(|p| seal(&dek, "checkins", "prompt", &row_id, new.patient, p.as_bytes()))
+            .map(|p| {
+                seal(
+                    &dek,
+                    "checkins",
+                    "prompt",
+                    &row_id,
+                    new.patient,
+                    p.as_bytes(),
+                )
+            })
             .transpose()?;
         sqlx::query(
             "INSERT INTO checkins (id, patient_id, clinician_id, due_at, status, prompt, created_at) \
@@ -1496,9 +1674,20 @@ impl Store for SqlStore {
             .await?;
             n += 1;
         }
-        let detail = format!("keys={n} old_master={} new_master={}", old.id(), new_key.id());
-        self.commit_audited(tx, slot, actor, AuditAction::KeysRotated, None, Some(detail))
-            .await?;
+        let detail = format!(
+            "keys={n} old_master={} new_master={}",
+            old.id(),
+            new_key.id()
+        );
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::KeysRotated,
+            None,
+            Some(detail),
+        )
+        .await?;
         match self.master.write() {
             Ok(mut m) => *m = new_key,
             Err(poisoned) => *poisoned.into_inner() = new_key,
@@ -1533,11 +1722,19 @@ impl Store for SqlStore {
             assessments: self.read_assessments(&mut tx, &dek, patient).await?,
             care_plan: self.read_care_plan(&mut tx, &dek, patient).await?,
             checkins: self.read_checkins(&mut tx, &dek, patient).await?,
+            measure_schedules: self.read_schedules(&mut tx, patient).await?,
             audit: self.read_audit(&mut tx, Some(patient)).await?,
             patient: user,
         };
-        self.commit_audited(tx, slot, actor, AuditAction::PatientExported, Some(patient), None)
-            .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::PatientExported,
+            Some(patient),
+            None,
+        )
+        .await?;
         Ok(export)
     }
 
@@ -1598,7 +1795,10 @@ mod tests {
             "postgres://tandem:***@db:5432/tandem"
         );
         assert_eq!(redact_url("sqlite:///x/y.db"), "sqlite:///x/y.db");
-        assert_eq!(Backend::from_url("postgresql://h/d").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::from_url("postgresql://h/d").unwrap(),
+            Backend::Postgres
+        );
         assert!(Backend::from_url("mysql://h/d").is_err());
     }
 }

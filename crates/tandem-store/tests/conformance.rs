@@ -27,8 +27,17 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("tandem.db").display());
-                Some(TestDb { backend, url, _dir: Some(dir), admin_url: None, name: String::new() })
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("tandem.db").display()
+                );
+                Some(TestDb {
+                    backend,
+                    url,
+                    _dir: Some(dir),
+                    admin_url: None,
+                    name: String::new(),
+                })
             }
             Backend::Postgres => {
                 if std::env::var("TANDEM_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
@@ -41,9 +50,18 @@ impl TestDb {
                 let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
                     panic!("PostgreSQL is required for the conformance suite ({e}); start it or set TANDEM_TEST_SKIP_POSTGRES=1")
                 });
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
                 let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
-                Some(TestDb { backend, url: format!("{base}/{name}"), _dir: None, admin_url: Some(admin), name })
+                Some(TestDb {
+                    backend,
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    admin_url: Some(admin),
+                    name,
+                })
             }
         }
     }
@@ -57,7 +75,10 @@ impl TestDb {
     async fn raw_contents(&self, store: &SqlStore) -> Vec<u8> {
         match self.backend {
             Backend::Sqlite => {
-                sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(store.pool()).await.ok();
+                sqlx::query("PRAGMA wal_checkpoint(FULL)")
+                    .execute(store.pool())
+                    .await
+                    .ok();
                 let dir = self._dir.as_ref().unwrap().path();
                 let mut all = Vec::new();
                 for entry in std::fs::read_dir(dir).unwrap() {
@@ -92,7 +113,10 @@ impl TestDb {
 
     async fn disable_audit_guard(&self, store: &SqlStore) {
         let sql: &[&str] = match self.backend {
-            Backend::Sqlite => &["DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete"],
+            Backend::Sqlite => &[
+                "DROP TRIGGER audit_log_no_update",
+                "DROP TRIGGER audit_log_no_delete",
+            ],
             Backend::Postgres => &["DROP TRIGGER audit_log_no_update ON audit_log"],
         };
         for s in sql {
@@ -107,12 +131,16 @@ impl Drop for TestDb {
             let name = self.name.clone();
             // Best effort: a leftover test database is harmless.
             std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut c)
-                            .await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut c)
+                                .await;
                     }
                 });
             })
@@ -142,7 +170,10 @@ async fn add_user(store: &SqlStore, name: &str, role: Role) -> User {
 }
 
 async fn patient(store: &SqlStore, name: &str) -> PatientId {
-    add_user(store, name, Role::Patient).await.patient_id().unwrap()
+    add_user(store, name, Role::Patient)
+        .await
+        .patient_id()
+        .unwrap()
 }
 
 macro_rules! conformance {
@@ -183,7 +214,44 @@ conformance!(
     risk_alerts_are_acknowledged_once,
     checkins_are_claimed_by_one_worker_only,
     failed_writes_leave_nothing_behind,
+    measure_schedules_are_set_and_replaced,
 );
+
+async fn measure_schedules_are_set_and_replaced(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let row = |every| MeasureScheduleRow {
+        instrument: "phq9".into(),
+        every_days: every,
+        grace_days: 3,
+        start_at_ms: 1_000,
+    };
+    s.set_measure_schedule(&cli(), p, row(14)).await.unwrap();
+    s.set_measure_schedule(
+        &cli(),
+        p,
+        MeasureScheduleRow {
+            instrument: "gad7".into(),
+            ..row(14)
+        },
+    )
+    .await
+    .unwrap();
+    s.set_measure_schedule(&cli(), p, row(7)).await.unwrap();
+    let got = s.measure_schedules(p).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got.iter()
+            .find(|r| r.instrument == "phq9")
+            .unwrap()
+            .every_days,
+        7
+    );
+    assert!(matches!(
+        s.set_measure_schedule(&cli(), p, row(0)).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
 
 async fn accounts_teams_and_consents(db: TestDb) {
     let s = db.open(MasterKey::generate()).await;
@@ -191,10 +259,22 @@ async fn accounts_teams_and_consents(db: TestDb) {
     let c = add_user(&s, "clin", Role::Clinician).await;
     let a = add_user(&s, "admin", Role::Admin).await;
     assert!(matches!(
-        s.create_user(&cli(), NewUser { username: Username::parse("PAT").unwrap(), role: Role::Admin, password_hash: "x".into() }).await,
+        s.create_user(
+            &cli(),
+            NewUser {
+                username: Username::parse("PAT").unwrap(),
+                role: Role::Admin,
+                password_hash: "x".into()
+            }
+        )
+        .await,
         Err(StoreError::Conflict(_))
     ));
-    let (u, hash) = s.user_credentials(&Username::parse("pat").unwrap()).await.unwrap().unwrap();
+    let (u, hash) = s
+        .user_credentials(&Username::parse("pat").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(u.role, Role::Patient);
     assert!(hash.starts_with("$argon2id$"));
     assert_eq!(s.list_users().await.unwrap().len(), 3);
@@ -205,16 +285,31 @@ async fn accounts_teams_and_consents(db: TestDb) {
     assert!(s.is_on_care_team(c.id, p).await.unwrap());
     assert_eq!(s.caseload(c.id).await.unwrap(), vec![p]);
     assert_eq!(s.care_team(p).await.unwrap(), vec![c.id]);
-    assert!(matches!(s.assign_care_team(&cli(), a.id, p).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.assign_care_team(&cli(), a.id, p).await,
+        Err(StoreError::Invalid(_))
+    ));
     let not_patient = PatientId::from_user(c.id);
-    assert!(matches!(s.assign_care_team(&cli(), c.id, not_patient).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.assign_care_team(&cli(), c.id, not_patient).await,
+        Err(StoreError::Invalid(_))
+    ));
 
-    s.record_consent(&cli(), p, ConsentKind::AiProcessing, true).await.unwrap();
-    s.record_consent(&cli(), p, ConsentKind::AiProcessing, false).await.unwrap();
-    s.record_consent(&cli(), p, ConsentKind::DataStorage, true).await.unwrap();
+    s.record_consent(&cli(), p, ConsentKind::AiProcessing, true)
+        .await
+        .unwrap();
+    s.record_consent(&cli(), p, ConsentKind::AiProcessing, false)
+        .await
+        .unwrap();
+    s.record_consent(&cli(), p, ConsentKind::DataStorage, true)
+        .await
+        .unwrap();
     let consents = s.consents(p).await.unwrap();
     assert_eq!(consents.len(), 2);
-    let ai = consents.iter().find(|c| c.kind == ConsentKind::AiProcessing).unwrap();
+    let ai = consents
+        .iter()
+        .find(|c| c.kind == ConsentKind::AiProcessing)
+        .unwrap();
     assert!(!ai.granted, "the latest decision wins");
 }
 
@@ -224,30 +319,61 @@ async fn conversations_round_trip_and_reads_are_audited(db: TestDb) {
     let c = add_user(&s, "clin", Role::Clinician).await;
     let conv = s.create_conversation(&cli(), p).await.unwrap();
     let m1 = s
-        .append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: "hello ✨ there".into(), provenance: None })
+        .append_message(
+            &cli(),
+            NewMessage {
+                conversation: conv,
+                role: MessageRole::Patient,
+                text: "hello ✨ there".into(),
+                provenance: None,
+            },
+        )
         .await
         .unwrap();
     let prov = json!({"backend": "embedded", "model": "smollm2", "template": "v1"});
     let m2 = s
-        .append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Assistant, text: "hi!".into(), provenance: Some(prov.clone()) })
+        .append_message(
+            &cli(),
+            NewMessage {
+                conversation: conv,
+                role: MessageRole::Assistant,
+                text: "hi!".into(),
+                provenance: Some(prov.clone()),
+            },
+        )
         .await
         .unwrap();
     assert_eq!((m1.seq, m2.seq), (1, 2));
     let reader = Actor::user(c.id, Role::Clinician);
     let msgs = s.messages(&reader, conv).await.unwrap();
-    assert_eq!(msgs.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["hello ✨ there", "hi!"]);
+    assert_eq!(
+        msgs.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["hello ✨ there", "hi!"]
+    );
     assert_eq!(msgs[1].provenance.as_ref(), Some(&prov));
     assert_eq!(s.conversations(p).await.unwrap().len(), 1);
 
-    s.add_summary(&cli(), NewSummary { conversation: conv, first_message: m1.id, last_message: m2.id, text: "They said hello.".into(), provenance: None })
-        .await
-        .unwrap();
+    s.add_summary(
+        &cli(),
+        NewSummary {
+            conversation: conv,
+            first_message: m1.id,
+            last_message: m2.id,
+            text: "They said hello.".into(),
+            provenance: None,
+        },
+    )
+    .await
+    .unwrap();
     let sums = s.summaries(&reader, p).await.unwrap();
     assert!(sums[0].ai_generated);
     assert_eq!(sums[0].first_message, m1.id);
 
     let audit = s.audit_entries(Some(p)).await.unwrap();
-    let read = audit.iter().find(|e| e.action == "messages_read").expect("reads are audited");
+    let read = audit
+        .iter()
+        .find(|e| e.action == "messages_read")
+        .expect("reads are audited");
     assert_eq!(read.actor.as_deref(), Some(c.id.to_string().as_str()));
     assert!(audit.iter().any(|e| e.action == "summaries_read"));
     assert!(s.verify_audit().await.unwrap().first_break.is_none());
@@ -268,29 +394,105 @@ async fn no_plaintext_reaches_the_database(db: TestDb) {
     let p = patient(&s, "pat").await;
     let conv = s.create_conversation(&cli(), p).await.unwrap();
     let m = s
-        .append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: SECRETS[0].into(), provenance: None })
+        .append_message(
+            &cli(),
+            NewMessage {
+                conversation: conv,
+                role: MessageRole::Patient,
+                text: SECRETS[0].into(),
+                provenance: None,
+            },
+        )
         .await
         .unwrap();
-    s.append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Assistant, text: SECRETS[1].into(), provenance: Some(json!({"guard": SECRETS[1]})) })
-        .await
-        .unwrap();
-    s.add_summary(&cli(), NewSummary { conversation: conv, first_message: m.id, last_message: m.id, text: SECRETS[2].into(), provenance: None })
-        .await
-        .unwrap();
+    s.append_message(
+        &cli(),
+        NewMessage {
+            conversation: conv,
+            role: MessageRole::Assistant,
+            text: SECRETS[1].into(),
+            provenance: Some(json!({"guard": SECRETS[1]})),
+        },
+    )
+    .await
+    .unwrap();
+    s.add_summary(
+        &cli(),
+        NewSummary {
+            conversation: conv,
+            first_message: m.id,
+            last_message: m.id,
+            text: SECRETS[2].into(),
+            provenance: None,
+        },
+    )
+    .await
+    .unwrap();
     let ev = s
-        .record_risk_event(&cli(), NewRiskEvent { patient: p, conversation: Some(conv), message: Some(m.id), source: "chat".into(), level: "high".into(), categories: vec!["suicide".into()], evidence: json!([{"span": SECRETS[0]}]) })
+        .record_risk_event(
+            &cli(),
+            NewRiskEvent {
+                patient: p,
+                conversation: Some(conv),
+                message: Some(m.id),
+                source: "chat".into(),
+                level: "high".into(),
+                categories: vec!["suicide".into()],
+                evidence: json!([{"span": SECRETS[0]}]),
+            },
+        )
         .await
         .unwrap();
-    s.acknowledge_risk_event(&cli(), ev, Some(SECRETS[3].into())).await.unwrap();
-    s.add_care_plan_item(&cli(), NewCarePlanItem { patient: p, kind: CarePlanItemKind::Goal, text: SECRETS[4].into(), due_at_ms: None }).await.unwrap();
-    s.schedule_checkin(&cli(), NewCheckin { patient: p, clinician: None, due_at_ms: 1, prompt: Some(SECRETS[5].into()) }).await.unwrap();
-    s.set_ai_preferences(&cli(), p, json!({"tone": SECRETS[6]})).await.unwrap();
-    s.record_assessment(&cli(), NewAssessment { patient: p, instrument: "phq9".into(), answers: vec![Some(3), Some(1), None], total: None, band: None, completed_at_ms: 5 }).await.unwrap();
+    s.acknowledge_risk_event(&cli(), ev, Some(SECRETS[3].into()))
+        .await
+        .unwrap();
+    s.add_care_plan_item(
+        &cli(),
+        NewCarePlanItem {
+            patient: p,
+            kind: CarePlanItemKind::Goal,
+            text: SECRETS[4].into(),
+            due_at_ms: None,
+        },
+    )
+    .await
+    .unwrap();
+    s.schedule_checkin(
+        &cli(),
+        NewCheckin {
+            patient: p,
+            clinician: None,
+            due_at_ms: 1,
+            prompt: Some(SECRETS[5].into()),
+        },
+    )
+    .await
+    .unwrap();
+    s.set_ai_preferences(&cli(), p, json!({"tone": SECRETS[6]}))
+        .await
+        .unwrap();
+    s.record_assessment(
+        &cli(),
+        NewAssessment {
+            patient: p,
+            instrument: "phq9".into(),
+            answers: vec![Some(3), Some(1), None],
+            total: None,
+            band: None,
+            completed_at_ms: 5,
+        },
+    )
+    .await
+    .unwrap();
 
     let raw = db.raw_contents(&s).await;
     for secret in SECRETS {
         let hex_form = hex::encode(secret.as_bytes());
-        for needle in [secret.as_bytes(), hex_form.as_bytes(), b"funeral".as_slice()] {
+        for needle in [
+            secret.as_bytes(),
+            hex_form.as_bytes(),
+            b"funeral".as_slice(),
+        ] {
             assert!(
                 !raw.windows(needle.len()).any(|w| w == needle),
                 "plaintext found in the raw database: {}",
@@ -322,24 +524,42 @@ async fn tampering_with_the_audit_log_is_found_at_that_entry(db: TestDb) {
         .await
         .unwrap();
     let report = s.verify_audit().await.unwrap();
-    assert_eq!(report.first_break, Some(ChainBreak::HashMismatch { seq: 4 }));
+    assert_eq!(
+        report.first_break,
+        Some(ChainBreak::HashMismatch { seq: 4 })
+    );
     assert_eq!(report.entries_checked, 3);
 
     // Deleting the newest entries is caught by the chain head.
-    sqlx::query("UPDATE audit_log SET actor = 'system:test' WHERE seq = 4").execute(s.pool()).await.unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'system:test' WHERE seq = 4")
+        .execute(s.pool())
+        .await
+        .unwrap();
     assert!(s.verify_audit().await.unwrap().first_break.is_none());
-    sqlx::query("DELETE FROM audit_log WHERE seq >= 5").execute(s.pool()).await.unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE seq >= 5")
+        .execute(s.pool())
+        .await
+        .unwrap();
     assert_eq!(
         s.verify_audit().await.unwrap().first_break,
-        Some(ChainBreak::Truncated { head_seq: 6, last_seq: 4 })
+        Some(ChainBreak::Truncated {
+            head_seq: 6,
+            last_seq: 4
+        })
     );
 }
 
 async fn the_audit_log_refuses_updates(db: TestDb) {
     let s = db.open(MasterKey::generate()).await;
     patient(&s, "pat").await;
-    assert!(sqlx::query("UPDATE audit_log SET actor = 'x'").execute(s.pool()).await.is_err());
-    assert!(sqlx::query("DELETE FROM audit_log").execute(s.pool()).await.is_err());
+    assert!(sqlx::query("UPDATE audit_log SET actor = 'x'")
+        .execute(s.pool())
+        .await
+        .is_err());
+    assert!(sqlx::query("DELETE FROM audit_log")
+        .execute(s.pool())
+        .await
+        .is_err());
     assert!(s.verify_audit().await.unwrap().first_break.is_none());
 }
 
@@ -348,15 +568,28 @@ async fn swapped_ciphertexts_do_not_open(db: TestDb) {
     let p = patient(&s, "pat").await;
     let conv = s.create_conversation(&cli(), p).await.unwrap();
     for text in ["first", "second"] {
-        s.append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: text.into(), provenance: None })
-            .await
-            .unwrap();
-    }
-    sqlx::query("UPDATE messages SET body = (SELECT body FROM messages WHERE seq = 1) WHERE seq = 2")
-        .execute(s.pool())
+        s.append_message(
+            &cli(),
+            NewMessage {
+                conversation: conv,
+                role: MessageRole::Patient,
+                text: text.into(),
+                provenance: None,
+            },
+        )
         .await
         .unwrap();
-    assert!(matches!(s.messages(&cli(), conv).await, Err(StoreError::Crypto(_))));
+    }
+    sqlx::query(
+        "UPDATE messages SET body = (SELECT body FROM messages WHERE seq = 1) WHERE seq = 2",
+    )
+    .execute(s.pool())
+    .await
+    .unwrap();
+    assert!(matches!(
+        s.messages(&cli(), conv).await,
+        Err(StoreError::Crypto(_))
+    ));
 }
 
 async fn key_rotation_rewraps_without_touching_data(db: TestDb) {
@@ -365,24 +598,56 @@ async fn key_rotation_rewraps_without_touching_data(db: TestDb) {
     let p = patient(&s, "pat").await;
     let q = patient(&s, "pat2").await;
     let conv = s.create_conversation(&cli(), p).await.unwrap();
-    s.append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: "still here".into(), provenance: None })
-        .await
-        .unwrap();
+    s.append_message(
+        &cli(),
+        NewMessage {
+            conversation: conv,
+            role: MessageRole::Patient,
+            text: "still here".into(),
+            provenance: None,
+        },
+    )
+    .await
+    .unwrap();
     use sqlx::Row;
-    let body_before: Vec<u8> = sqlx::query("SELECT body FROM messages").fetch_one(s.pool()).await.unwrap().try_get("body").unwrap();
+    let body_before: Vec<u8> = sqlx::query("SELECT body FROM messages")
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
+        .try_get("body")
+        .unwrap();
 
     let new = MasterKey::generate();
     assert_eq!(s.rotate_master_key(&cli(), new.clone()).await.unwrap(), 2);
-    let body_after: Vec<u8> = sqlx::query("SELECT body FROM messages").fetch_one(s.pool()).await.unwrap().try_get("body").unwrap();
+    let body_after: Vec<u8> = sqlx::query("SELECT body FROM messages")
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
+        .try_get("body")
+        .unwrap();
     assert_eq!(body_before, body_after, "data is not re-encrypted");
-    assert_eq!(s.messages(&cli(), conv).await.unwrap()[0].text, "still here");
+    assert_eq!(
+        s.messages(&cli(), conv).await.unwrap()[0].text,
+        "still here"
+    );
     s.create_conversation(&cli(), q).await.unwrap();
     s.close().await;
 
-    assert!(matches!(SqlStore::open(&db.url, old).await, Err(StoreError::WrongMasterKey { .. })));
+    assert!(matches!(
+        SqlStore::open(&db.url, old).await,
+        Err(StoreError::WrongMasterKey { .. })
+    ));
     let reopened = db.open(new).await;
-    assert_eq!(reopened.messages(&cli(), conv).await.unwrap()[0].text, "still here");
-    assert!(reopened.audit_entries(None).await.unwrap().iter().any(|e| e.action == "keys_rotated"));
+    assert_eq!(
+        reopened.messages(&cli(), conv).await.unwrap()[0].text,
+        "still here"
+    );
+    assert!(reopened
+        .audit_entries(None)
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.action == "keys_rotated"));
 }
 
 async fn erasure_leaves_only_the_audit_entry(db: TestDb) {
@@ -394,44 +659,123 @@ async fn erasure_leaves_only_the_audit_entry(db: TestDb) {
     s.assign_care_team(&cli(), c.id, keep).await.unwrap();
     let conv = s.create_conversation(&cli(), p).await.unwrap();
     let m = s
-        .append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: "erase me".into(), provenance: None })
+        .append_message(
+            &cli(),
+            NewMessage {
+                conversation: conv,
+                role: MessageRole::Patient,
+                text: "erase me".into(),
+                provenance: None,
+            },
+        )
         .await
         .unwrap();
     let ev = s
-        .record_risk_event(&cli(), NewRiskEvent { patient: p, conversation: Some(conv), message: Some(m.id), source: "chat".into(), level: "moderate".into(), categories: vec!["self_harm".into()], evidence: json!([]) })
+        .record_risk_event(
+            &cli(),
+            NewRiskEvent {
+                patient: p,
+                conversation: Some(conv),
+                message: Some(m.id),
+                source: "chat".into(),
+                level: "moderate".into(),
+                categories: vec!["self_harm".into()],
+                evidence: json!([]),
+            },
+        )
         .await
         .unwrap();
     s.acknowledge_risk_event(&cli(), ev, None).await.unwrap();
-    s.record_consent(&cli(), p, ConsentKind::AiProcessing, true).await.unwrap();
-    s.add_care_plan_item(&cli(), NewCarePlanItem { patient: p, kind: CarePlanItemKind::Homework, text: "x".into(), due_at_ms: None }).await.unwrap();
+    s.record_consent(&cli(), p, ConsentKind::AiProcessing, true)
+        .await
+        .unwrap();
+    s.add_care_plan_item(
+        &cli(),
+        NewCarePlanItem {
+            patient: p,
+            kind: CarePlanItemKind::Homework,
+            text: "x".into(),
+            due_at_ms: None,
+        },
+    )
+    .await
+    .unwrap();
     s.set_ai_preferences(&cli(), p, json!({})).await.unwrap();
-    s.schedule_checkin(&cli(), NewCheckin { patient: p, clinician: Some(c.id), due_at_ms: 1, prompt: None }).await.unwrap();
-    s.record_assessment(&cli(), NewAssessment { patient: p, instrument: "gad7".into(), answers: vec![Some(1); 7], total: Some(7), band: Some("mild".into()), completed_at_ms: 1 }).await.unwrap();
+    s.schedule_checkin(
+        &cli(),
+        NewCheckin {
+            patient: p,
+            clinician: Some(c.id),
+            due_at_ms: 1,
+            prompt: None,
+        },
+    )
+    .await
+    .unwrap();
+    s.record_assessment(
+        &cli(),
+        NewAssessment {
+            patient: p,
+            instrument: "gad7".into(),
+            answers: vec![Some(1); 7],
+            total: Some(7),
+            band: Some("mild".into()),
+            completed_at_ms: 1,
+        },
+    )
+    .await
+    .unwrap();
 
-    let report = s.erase_patient(&cli().with_reason("patient request"), p).await.unwrap();
+    let report = s
+        .erase_patient(&cli().with_reason("patient request"), p)
+        .await
+        .unwrap();
     assert!(report.rows_deleted >= 12, "{report:?}");
 
     use sqlx::Row;
     let pid = p.to_string();
     for (table, col) in [
-        ("users", "id"), ("patient_keys", "patient_id"), ("care_team", "patient_id"), ("consents", "patient_id"),
-        ("conversations", "patient_id"), ("messages", "patient_id"), ("summaries", "patient_id"),
-        ("risk_events", "patient_id"), ("assessments", "patient_id"), ("measure_schedules", "patient_id"),
-        ("care_plan_items", "patient_id"), ("ai_preferences", "patient_id"), ("checkins", "patient_id"),
+        ("users", "id"),
+        ("patient_keys", "patient_id"),
+        ("care_team", "patient_id"),
+        ("consents", "patient_id"),
+        ("conversations", "patient_id"),
+        ("messages", "patient_id"),
+        ("summaries", "patient_id"),
+        ("risk_events", "patient_id"),
+        ("assessments", "patient_id"),
+        ("measure_schedules", "patient_id"),
+        ("care_plan_items", "patient_id"),
+        ("ai_preferences", "patient_id"),
+        ("checkins", "patient_id"),
     ] {
-        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table} WHERE {col} = $1"))
-            .bind(pid.clone())
-            .fetch_one(s.pool())
-            .await
-            .unwrap()
-            .try_get("n")
-            .unwrap();
+        let n: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE {col} = $1"
+        ))
+        .bind(pid.clone())
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
         assert_eq!(n, 0, "{table} still holds rows for the erased patient");
     }
-    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM risk_acknowledgements").fetch_one(s.pool()).await.unwrap().try_get("n").unwrap();
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM risk_acknowledgements")
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
     assert_eq!(n, 0);
-    assert!(matches!(s.export_patient(&cli(), p).await, Err(StoreError::NotFound(_))));
-    assert_eq!(s.caseload(c.id).await.unwrap(), vec![keep], "other patients are untouched");
+    assert!(matches!(
+        s.export_patient(&cli(), p).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        s.caseload(c.id).await.unwrap(),
+        vec![keep],
+        "other patients are untouched"
+    );
     let audit = s.audit_entries(Some(p)).await.unwrap();
     let last = audit.last().unwrap();
     assert_eq!(last.action, "patient_erased");
@@ -445,12 +789,30 @@ async fn export_contains_everything_decrypted(db: TestDb) {
     let c = add_user(&s, "clin", Role::Clinician).await;
     s.assign_care_team(&cli(), c.id, p).await.unwrap();
     let conv = s.create_conversation(&cli(), p).await.unwrap();
-    s.append_message(&cli(), NewMessage { conversation: conv, role: MessageRole::Patient, text: "my words".into(), provenance: None })
-        .await
-        .unwrap();
-    s.record_assessment(&cli(), NewAssessment { patient: p, instrument: "phq9".into(), answers: vec![Some(1); 9], total: Some(9), band: Some("mild".into()), completed_at_ms: 7 })
-        .await
-        .unwrap();
+    s.append_message(
+        &cli(),
+        NewMessage {
+            conversation: conv,
+            role: MessageRole::Patient,
+            text: "my words".into(),
+            provenance: None,
+        },
+    )
+    .await
+    .unwrap();
+    s.record_assessment(
+        &cli(),
+        NewAssessment {
+            patient: p,
+            instrument: "phq9".into(),
+            answers: vec![Some(1); 9],
+            total: Some(9),
+            band: Some("mild".into()),
+            completed_at_ms: 7,
+        },
+    )
+    .await
+    .unwrap();
     let e = s.export_patient(&cli(), p).await.unwrap();
     assert_eq!(e.patient.username.as_str(), "pat");
     assert_eq!(e.care_team, vec![c.id]);
@@ -458,7 +820,10 @@ async fn export_contains_everything_decrypted(db: TestDb) {
     assert_eq!(e.assessments[0].answers, vec![Some(1); 9]);
     assert!(e.audit.iter().any(|a| a.action == "message_written"));
     let again = s.export_patient(&cli(), p).await.unwrap();
-    assert!(again.audit.iter().any(|a| a.action == "patient_exported"), "exports are audited");
+    assert!(
+        again.audit.iter().any(|a| a.action == "patient_exported"),
+        "exports are audited"
+    );
 }
 
 async fn risk_alerts_are_acknowledged_once(db: TestDb) {
@@ -466,19 +831,49 @@ async fn risk_alerts_are_acknowledged_once(db: TestDb) {
     let p = patient(&s, "pat").await;
     let c = add_user(&s, "clin", Role::Clinician).await;
     let ev = s
-        .record_risk_event(&cli(), NewRiskEvent { patient: p, conversation: None, message: None, source: "measure".into(), level: "high".into(), categories: vec!["suicide".into()], evidence: json!({"item9": 2}) })
+        .record_risk_event(
+            &cli(),
+            NewRiskEvent {
+                patient: p,
+                conversation: None,
+                message: None,
+                source: "measure".into(),
+                level: "high".into(),
+                categories: vec!["suicide".into()],
+                evidence: json!({"item9": 2}),
+            },
+        )
         .await
         .unwrap();
     let who = Actor::user(c.id, Role::Clinician);
-    assert!(s.risk_events(&who, p).await.unwrap()[0].acknowledgement.is_none());
-    s.acknowledge_risk_event(&who, ev, Some("called".into())).await.unwrap();
-    assert!(matches!(s.acknowledge_risk_event(&who, ev, None).await, Err(StoreError::Conflict(_))));
+    assert!(s.risk_events(&who, p).await.unwrap()[0]
+        .acknowledgement
+        .is_none());
+    s.acknowledge_risk_event(&who, ev, Some("called".into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.acknowledge_risk_event(&who, ev, None).await,
+        Err(StoreError::Conflict(_))
+    ));
     let events = s.risk_events(&who, p).await.unwrap();
     let ack = events[0].acknowledgement.as_ref().unwrap();
     assert_eq!(ack.clinician, c.id.to_string());
     assert_eq!(ack.note.as_deref(), Some("called"));
     assert!(matches!(
-        s.record_risk_event(&cli(), NewRiskEvent { patient: p, conversation: None, message: None, source: "chat".into(), level: "severe".into(), categories: vec![], evidence: json!(null) }).await,
+        s.record_risk_event(
+            &cli(),
+            NewRiskEvent {
+                patient: p,
+                conversation: None,
+                message: None,
+                source: "chat".into(),
+                level: "severe".into(),
+                categories: vec![],
+                evidence: json!(null)
+            }
+        )
+        .await,
         Err(StoreError::Invalid(_))
     ));
 }
@@ -487,22 +882,53 @@ async fn checkins_are_claimed_by_one_worker_only(db: TestDb) {
     let s = Arc::new(db.open(MasterKey::generate()).await);
     let p = patient(&s, "pat").await;
     for due in [10, 20, 30, 1_000] {
-        s.schedule_checkin(&cli(), NewCheckin { patient: p, clinician: None, due_at_ms: due, prompt: Some(format!("check {due}")) })
-            .await
-            .unwrap();
+        s.schedule_checkin(
+            &cli(),
+            NewCheckin {
+                patient: p,
+                clinician: None,
+                due_at_ms: due,
+                prompt: Some(format!("check {due}")),
+            },
+        )
+        .await
+        .unwrap();
     }
     let (a, b) = tokio::join!(
-        { let s = s.clone(); async move { s.claim_due_checkins("a", 100, 60_000, 10).await.unwrap() } },
-        { let s = s.clone(); async move { s.claim_due_checkins("b", 100, 60_000, 10).await.unwrap() } },
+        {
+            let s = s.clone();
+            async move { s.claim_due_checkins("a", 100, 60_000, 10).await.unwrap() }
+        },
+        {
+            let s = s.clone();
+            async move { s.claim_due_checkins("b", 100, 60_000, 10).await.unwrap() }
+        },
     );
     let mut got: Vec<i64> = a.iter().chain(b.iter()).map(|c| c.due_at_ms).collect();
     got.sort();
-    assert_eq!(got, vec![10, 20, 30], "each due check-in is claimed exactly once");
-    assert!(a.iter().chain(b.iter()).all(|c| c.prompt.as_deref() == Some(&format!("check {}", c.due_at_ms)[..])));
+    assert_eq!(
+        got,
+        vec![10, 20, 30],
+        "each due check-in is claimed exactly once"
+    );
+    assert!(a
+        .iter()
+        .chain(b.iter())
+        .all(|c| c.prompt.as_deref() == Some(&format!("check {}", c.due_at_ms)[..])));
     // Before the lease lapses nothing is claimable; after it, the unsent ones come back
     // (with the one due at 1 000 ms, now also due).
-    assert!(s.claim_due_checkins("c", 200, 60_000, 10).await.unwrap().is_empty());
-    let again: Vec<i64> = s.claim_due_checkins("c", 100 + 60_001, 1, 10).await.unwrap().iter().map(|c| c.due_at_ms).collect();
+    assert!(s
+        .claim_due_checkins("c", 200, 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again: Vec<i64> = s
+        .claim_due_checkins("c", 100 + 60_001, 1, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.due_at_ms)
+        .collect();
     assert_eq!(again, vec![10, 20, 30, 1_000]);
 }
 
@@ -510,18 +936,52 @@ async fn failed_writes_leave_nothing_behind(db: TestDb) {
     let s = db.open(MasterKey::generate()).await;
     let p = patient(&s, "pat").await;
     let before = s.audit_entries(None).await.unwrap().len();
-    assert!(s.create_user(&cli(), NewUser { username: Username::parse("pat").unwrap(), role: Role::Patient, password_hash: "x".into() }).await.is_err());
+    assert!(s
+        .create_user(
+            &cli(),
+            NewUser {
+                username: Username::parse("pat").unwrap(),
+                role: Role::Patient,
+                password_hash: "x".into()
+            }
+        )
+        .await
+        .is_err());
     let missing = tandem_domain::ConversationId::from_uuid(uuid::Uuid::new_v4());
     assert!(matches!(
-        s.append_message(&cli(), NewMessage { conversation: missing, role: MessageRole::Patient, text: "lost".into(), provenance: None }).await,
+        s.append_message(
+            &cli(),
+            NewMessage {
+                conversation: missing,
+                role: MessageRole::Patient,
+                text: "lost".into(),
+                provenance: None
+            }
+        )
+        .await,
         Err(StoreError::NotFound(_))
     ));
     let stranger = PatientId::from_uuid(uuid::Uuid::new_v4());
-    assert!(matches!(s.erase_patient(&cli(), stranger).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(s.export_patient(&cli(), stranger).await, Err(StoreError::NotFound(_))));
-    assert_eq!(s.audit_entries(None).await.unwrap().len(), before, "no audit entry for a write that did not happen");
+    assert!(matches!(
+        s.erase_patient(&cli(), stranger).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.export_patient(&cli(), stranger).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        s.audit_entries(None).await.unwrap().len(),
+        before,
+        "no audit entry for a write that did not happen"
+    );
     use sqlx::Row;
-    let keys: i64 = sqlx::query("SELECT COUNT(*) AS n FROM patient_keys").fetch_one(s.pool()).await.unwrap().try_get("n").unwrap();
+    let keys: i64 = sqlx::query("SELECT COUNT(*) AS n FROM patient_keys")
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
     assert_eq!(keys, 1);
     assert!(s.verify_audit().await.unwrap().first_break.is_none());
     let _ = p;

@@ -8,7 +8,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 const BLOB_VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
-const KEY_FILE_HEADER: &str = "# tandem master key v1: keep this file secret and backed up apart from the database";
+const KEY_FILE_HEADER: &str =
+    "# tandem master key v1: keep this file secret and backed up apart from the database";
 
 /// Sealing or opening failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +31,9 @@ pub enum KeyFileError {
     Missing { path: String },
     #[error("master key file {path} already exists; refusing to overwrite it (that would make existing data unreadable)")]
     Exists { path: String },
-    #[error("master key file {path} is not a valid Tandem key ({why}); restore it from your backup")]
+    #[error(
+        "master key file {path} is not a valid Tandem key ({why}); restore it from your backup"
+    )]
     Corrupt { path: String, why: &'static str },
     #[error("could not {op} master key file {path}: {source}")]
     Io {
@@ -230,7 +233,10 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert!(k.open(&ad, &tampered).is_err());
-        assert!(matches!(k.open(&ad, &blob[..10]), Err(VaultError::Truncated)));
+        assert!(matches!(
+            k.open(&ad, &blob[..10]),
+            Err(VaultError::Truncated)
+        ));
     }
 
     #[test]

@@ -76,6 +76,9 @@ mod tests {
         assert!(!verify_password(Some(&h), "wrong horse battery"));
         assert!(!verify_password(None, "correct horse battery"));
         assert!(DUMMY_HASH.starts_with("$argon2id$"));
-        assert!(matches!(hash_password("short"), Err(PasswordError::TooShort(_))));
+        assert!(matches!(
+            hash_password("short"),
+            Err(PasswordError::TooShort(_))
+        ));
     }
 }

@@ -105,6 +105,7 @@ CREATE TABLE measure_schedules (
     patient_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     instrument TEXT NOT NULL,
     every_days BIGINT NOT NULL CHECK (every_days > 0),
+    grace_days BIGINT NOT NULL DEFAULT 3 CHECK (grace_days >= 0),
     start_at   BIGINT NOT NULL,
     set_by     TEXT,
     PRIMARY KEY (patient_id, instrument)

@@ -1,0 +1,155 @@
+//! Embedded backend speed on the real default model: time to first token, generation
+//! tokens/s and peak memory, compared with llama.cpp's own `llama-bench` on the same GGUF and
+//! thread count in the same run when a `llama-bench` binary is found (`LLAMA_BENCH`, `PATH`, or
+//! `/tmp/llama-bench-build/bin/llama-bench` as built by `scripts/build-llama-bench.sh`).
+//!
+//! `cargo bench -p tandem-model --bench embedded` (set `BENCH_RUNS`, default 5).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tandem_model::embedded::available_cores;
+use tandem_model::{
+    CancellationToken, ChatMessage, ChatRequest, EmbeddedBackend, EmbeddedConfig, ModelBackend,
+};
+
+const GEN_TOKENS: u32 = 128;
+
+fn vm_hwm_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn find_llama_bench() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("LLAMA_BENCH") {
+        return Some(p.into());
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let p = dir.join("llama-bench");
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    let p = PathBuf::from("/tmp/llama-bench-build/bin/llama-bench");
+    p.is_file().then_some(p)
+}
+
+/// (prompt tokens/s, generation tokens/s) from llama-bench's JSON output.
+fn run_llama_bench(bin: &PathBuf, model: &PathBuf, threads: usize, n_prompt: usize) -> Option<(f64, f64)> {
+    let out = std::process::Command::new(bin)
+        .args(["-m"])
+        .arg(model)
+        .args(["-t", &threads.to_string()])
+        .args(["-p", &n_prompt.to_string()])
+        .args(["-n", &GEN_TOKENS.to_string()])
+        .args(["-r", "5", "-o", "json"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!("llama-bench failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    let mut pp = None;
+    let mut tg = None;
+    for r in v.as_array()? {
+        let ts = r["avg_ts"].as_f64()?;
+        if r["n_gen"].as_u64() == Some(0) {
+            pp = Some(ts);
+        } else {
+            tg = Some(ts);
+        }
+    }
+    Some((pp?, tg?))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let path = common::model_path().await;
+    let threads = available_cores();
+    let t0 = Instant::now();
+    let backend = EmbeddedBackend::load(EmbeddedConfig::new(&path)).await.unwrap();
+    let load = t0.elapsed();
+
+    let mut req = ChatRequest::new(vec![
+        ChatMessage::system(
+            "You are a warm, supportive companion for people between therapy sessions.",
+        ),
+        ChatMessage::user(
+            "Write a long, detailed story about a lighthouse keeper who learns to rest.",
+        ),
+    ]);
+    req.temperature = 0.0;
+    req.max_tokens = GEN_TOKENS;
+
+    // Warm-up (page in the weights).
+    backend
+        .generate(&req, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+
+    let mut ttfts = Vec::new();
+    let mut tps = Vec::new();
+    let mut prompt_tokens = 0;
+    let mut gen_tokens = 0;
+    for _ in 0..runs {
+        let g = backend
+            .generate(&req, &CancellationToken::new(), &mut |_| {})
+            .await
+            .unwrap();
+        let ttft = g.time_to_first_token.unwrap_or(Duration::ZERO);
+        let rest = g.elapsed.saturating_sub(ttft).as_secs_f64();
+        prompt_tokens = g.prompt_tokens;
+        gen_tokens = g.completion_tokens;
+        ttfts.push(ttft.as_secs_f64() * 1000.0);
+        if g.completion_tokens > 1 && rest > 0.0 {
+            tps.push((g.completion_tokens - 1) as f64 / rest);
+        }
+    }
+    let ttft_ms = median(ttfts);
+    let gen_tps = median(tps);
+    let hwm = vm_hwm_mb().unwrap_or(f64::NAN);
+
+    println!("model            {}", backend.describe().model_id);
+    println!("threads          {threads}");
+    println!("load             {:.0} ms", load.as_secs_f64() * 1000.0);
+    println!("prompt           {prompt_tokens} tokens; generated {gen_tokens} tokens; {runs} runs (median)");
+    println!("time to 1st tok  {ttft_ms:.1} ms");
+    println!("generation       {gen_tps:.1} tokens/s");
+    println!("peak RSS (VmHWM) {hwm:.0} MB");
+
+    match find_llama_bench() {
+        None => println!("llama-bench      not found (set LLAMA_BENCH or run scripts/build-llama-bench.sh): absolute figures only"),
+        Some(bin) => match run_llama_bench(&bin, &path, threads, prompt_tokens) {
+            None => println!("llama-bench      failed to run: absolute figures only"),
+            Some((pp, tg)) => {
+                // llama-bench's prompt time for the same prompt size stands in for its TTFT.
+                let bench_ttft_ms = prompt_tokens as f64 / pp * 1000.0;
+                println!("llama-bench      pp{prompt_tokens} {pp:.1} t/s (= {bench_ttft_ms:.1} ms), tg{GEN_TOKENS} {tg:.1} t/s");
+                println!(
+                    "ratio            generation {:.2}x, time to first token {:.2}x (1.0 = parity; goal >= 0.9)",
+                    gen_tps / tg,
+                    bench_ttft_ms / ttft_ms
+                );
+            }
+        },
+    }
+}

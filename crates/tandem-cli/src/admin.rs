@@ -150,7 +150,7 @@ pub async fn open_store_with(settings: &Settings, key: MasterKey) -> anyhow::Res
 }
 
 /// A user by id or login name.
-async fn find_user(store: &SqlStore, who: &str) -> anyhow::Result<User> {
+pub async fn find_user(store: &SqlStore, who: &str) -> anyhow::Result<User> {
     let found = match who.parse::<UserId>() {
         Ok(id) => store.user(id).await?,
         Err(_) => match Username::parse(who) {
@@ -161,7 +161,7 @@ async fn find_user(store: &SqlStore, who: &str) -> anyhow::Result<User> {
     found.ok_or_else(|| anyhow!("no user {who:?}; `tandem user list` shows who exists"))
 }
 
-async fn find_patient(store: &SqlStore, who: &str) -> anyhow::Result<(User, PatientId)> {
+pub async fn find_patient(store: &SqlStore, who: &str) -> anyhow::Result<(User, PatientId)> {
     let user = find_user(store, who).await?;
     let id = user
         .patient_id()

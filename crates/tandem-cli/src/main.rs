@@ -4,6 +4,7 @@
 
 mod admin;
 mod config;
+mod measure;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +59,9 @@ enum Command {
     /// Export or erase everything held about one patient
     #[command(subcommand)]
     Patient(admin::PatientCommand),
+    /// Standard measures (PHQ-9, GAD-7, ...): score, fill in, schedule, chart
+    #[command(subcommand)]
+    Measure(measure::MeasureCommand),
 }
 
 fn main() -> ExitCode {
@@ -115,5 +119,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(c) => admin::audit(&config::load(&over)?, c).await,
         Command::Keys(c) => admin::keys(&config::load(&over)?, c).await,
         Command::Patient(c) => admin::patient(&config::load(&over)?, c).await,
+        Command::Measure(c) => match c {
+            // Scoring and listing need no data directory.
+            measure::MeasureCommand::Score { .. } | measure::MeasureCommand::List => {
+                measure::run(None, c).await
+            }
+            c => measure::run(Some(&config::load(&over)?), c).await,
+        },
     }
 }

@@ -338,3 +338,146 @@ fn serve_starts_on_defaults_answers_health_checks_and_stops_on_sigterm() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped cleanly"));
 }
+
+#[test]
+fn measure_score_prints_one_json_object_or_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = ok(&run(
+        dir,
+        &[
+            "measure",
+            "score",
+            "PHQ-9",
+            "--answers",
+            "3,3,3,3,2,2,2,2,1",
+        ],
+    ));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["instrument"], "PHQ-9");
+    assert_eq!(v["total"], 21);
+    assert_eq!(v["band"], "severe");
+    let flags: Vec<&str> = v["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        flags.contains(&"item9_positive") && flags.contains(&"step_up"),
+        "{flags:?}"
+    );
+    let gad: serde_json::Value = serde_json::from_str(
+        ok(&run(
+            dir,
+            &["measure", "score", "gad7", "--answers", "1,1,1,1,1,0,0"],
+        ))
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        (gad["total"].as_u64(), gad["band"].as_str()),
+        (Some(5), Some("mild"))
+    );
+
+    fails(
+        &run(dir, &["measure", "score", "PHQ-9", "--answers", "1,1,1"]),
+        "9",
+    );
+    fails(
+        &run(
+            dir,
+            &[
+                "measure",
+                "score",
+                "PHQ-9",
+                "--answers",
+                "1,1,1,1,1,1,1,1,7",
+            ],
+        ),
+        "9",
+    );
+    fails(
+        &run(dir, &["measure", "score", "nope", "--answers", "1"]),
+        "nope",
+    );
+    fails(
+        &run(
+            dir,
+            &["measure", "score", "gad7", "--answers", "a,b,c,d,e,f,g"],
+        ),
+        "number",
+    );
+}
+
+#[test]
+fn a_patient_fills_in_a_measure_on_the_terminal_and_it_is_scheduled_and_charted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(&run(dir, &["init"]));
+    add_user(dir, "patient", "pat");
+    ok(&run(
+        dir,
+        &[
+            "measure",
+            "schedule",
+            "--patient",
+            "pat",
+            "--instrument",
+            "phq9",
+            "--every-days",
+            "14",
+        ],
+    ));
+    let due: serde_json::Value =
+        serde_json::from_str(&ok(&run(dir, &["measure", "due", "--patient", "pat"]))).unwrap();
+    assert_eq!(due[0]["status"]["status"], "due");
+
+    let filled = ok(&run_stdin(
+        dir,
+        &["measure", "fill", "PHQ-9", "--patient", "pat"],
+        "1\n1\n1\n1\n1\n1\n1\n1\n2\n",
+    ));
+    assert!(filled.contains("\"total\":10"), "{filled}");
+    assert!(
+        filled.contains("safety flow"),
+        "item 9 alerts the care team: {filled}"
+    );
+    assert!(filled.contains("C-SSRS"));
+    let due: serde_json::Value =
+        serde_json::from_str(&ok(&run(dir, &["measure", "due", "--patient", "pat"]))).unwrap();
+    assert_eq!(due[0]["status"]["status"], "upcoming");
+
+    fails(
+        &run_stdin(
+            dir,
+            &["measure", "fill", "GAD-7", "--patient", "pat"],
+            "1\n9\n",
+        ),
+        "nothing was stored",
+    );
+    fails(
+        &run_stdin(
+            dir,
+            &["measure", "fill", "GAD-7", "--patient", "pat"],
+            "1\n",
+        ),
+        "nothing was stored",
+    );
+
+    let svg = ok(&run(
+        dir,
+        &[
+            "measure",
+            "chart",
+            "--patient",
+            "pat",
+            "--instrument",
+            "PHQ-9",
+        ],
+    ));
+    assert!(svg.trim_start().starts_with("<svg") && svg.contains("</svg>"));
+    let export = ok(&run(dir, &["patient", "export", "pat"]));
+    assert!(export.contains("\"instrument\": \"PHQ-9\""));
+    assert_eq!(export.matches("\"source\": \"measure\"").count(), 1);
+}

@@ -126,6 +126,14 @@ async fn main() {
     }
     let ttft_ms = median(ttfts);
     let gen_tps = median(tps);
+
+    // Two conversations at once on the one loaded model (each with its own context).
+    let started = Instant::now();
+    let (b1, b2, r1, r2) = (backend.clone(), backend.clone(), req.clone(), req.clone());
+    let t1 = tokio::spawn(async move { b1.generate(&r1, &CancellationToken::new(), &mut |_| {}).await });
+    let t2 = tokio::spawn(async move { b2.generate(&r2, &CancellationToken::new(), &mut |_| {}).await });
+    let (g1, g2) = (t1.await.unwrap().unwrap(), t2.await.unwrap().unwrap());
+    let both_tps = (g1.completion_tokens + g2.completion_tokens) as f64 / started.elapsed().as_secs_f64();
     let hwm = vm_hwm_mb().unwrap_or(f64::NAN);
 
     println!("model            {}", backend.describe().model_id);
@@ -134,6 +142,7 @@ async fn main() {
     println!("prompt           {prompt_tokens} tokens; generated {gen_tokens} tokens; {runs} runs (median)");
     println!("time to 1st tok  {ttft_ms:.1} ms");
     println!("generation       {gen_tps:.1} tokens/s");
+    println!("2 concurrent     {both_tps:.1} tokens/s in total (prompt + generation, wall clock)");
     println!("peak RSS (VmHWM) {hwm:.0} MB");
 
     match find_llama_bench() {

@@ -132,3 +132,9 @@ fn markdown_covers_everything() {
         assert!(md.contains(needle), "missing {needle}");
     }
 }
+
+#[test]
+#[ignore = "prints the protocol for review"]
+fn print_protocol() {
+    println!("{}", engine().protocol_markdown());
+}

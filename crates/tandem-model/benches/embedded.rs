@@ -49,7 +49,12 @@ fn find_llama_bench() -> Option<PathBuf> {
 }
 
 /// (prompt tokens/s, generation tokens/s) from llama-bench's JSON output.
-fn run_llama_bench(bin: &PathBuf, model: &PathBuf, threads: usize, n_prompt: usize) -> Option<(f64, f64)> {
+fn run_llama_bench(
+    bin: &PathBuf,
+    model: &PathBuf,
+    threads: usize,
+    n_prompt: usize,
+) -> Option<(f64, f64)> {
     let out = std::process::Command::new(bin)
         .args(["-m"])
         .arg(model)
@@ -60,7 +65,10 @@ fn run_llama_bench(bin: &PathBuf, model: &PathBuf, threads: usize, n_prompt: usi
         .output()
         .ok()?;
     if !out.status.success() {
-        eprintln!("llama-bench failed: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "llama-bench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return None;
     }
     let v: Value = serde_json::from_slice(&out.stdout).ok()?;
@@ -86,7 +94,9 @@ async fn main() {
     let path = common::model_path().await;
     let threads = available_cores();
     let t0 = Instant::now();
-    let backend = EmbeddedBackend::load(EmbeddedConfig::new(&path)).await.unwrap();
+    let backend = EmbeddedBackend::load(EmbeddedConfig::new(&path))
+        .await
+        .unwrap();
     let load = t0.elapsed();
 
     let mut req = ChatRequest::new(vec![
@@ -130,10 +140,17 @@ async fn main() {
     // Two conversations at once on the one loaded model (each with its own context).
     let started = Instant::now();
     let (b1, b2, r1, r2) = (backend.clone(), backend.clone(), req.clone(), req.clone());
-    let t1 = tokio::spawn(async move { b1.generate(&r1, &CancellationToken::new(), &mut |_| {}).await });
-    let t2 = tokio::spawn(async move { b2.generate(&r2, &CancellationToken::new(), &mut |_| {}).await });
+    let t1 = tokio::spawn(async move {
+        b1.generate(&r1, &CancellationToken::new(), &mut |_| {})
+            .await
+    });
+    let t2 = tokio::spawn(async move {
+        b2.generate(&r2, &CancellationToken::new(), &mut |_| {})
+            .await
+    });
     let (g1, g2) = (t1.await.unwrap().unwrap(), t2.await.unwrap().unwrap());
-    let both_tps = (g1.completion_tokens + g2.completion_tokens) as f64 / started.elapsed().as_secs_f64();
+    let both_tps =
+        (g1.completion_tokens + g2.completion_tokens) as f64 / started.elapsed().as_secs_f64();
     let hwm = vm_hwm_mb().unwrap_or(f64::NAN);
 
     println!("model            {}", backend.describe().model_id);

@@ -82,9 +82,7 @@ mod tests {
         let d: ModelConfig = serde_json::from_value(serde_json::json!({})).unwrap();
         assert_eq!(d.backend, BackendKind::Embedded);
         assert!(d.embedded.model_path.is_none());
-        let cfg = d
-            .embedded
-            .with_default_path(Path::new("/data"));
+        let cfg = d.embedded.with_default_path(Path::new("/data"));
         assert_eq!(
             cfg.model_path.unwrap(),
             Path::new("/data/models/SmolLM2-135M-Instruct.Q4_1.gguf")

@@ -862,7 +862,11 @@ impl ModelBackend for OpenAiBackend {
         let result = self.generate_with_retries(req, cancel, on_token).await;
         call.finish(&result);
         if let Err(e) = &result {
-            tracing::warn!(backend = "openai", kind = e.kind(), "model generation failed");
+            tracing::warn!(
+                backend = "openai",
+                kind = e.kind(),
+                "model generation failed"
+            );
         }
         // Prompt size estimate when the server reported no usage.
         result.map(|mut g| {

@@ -530,7 +530,10 @@ async fn bad_responses_are_reported_not_retried_forever() {
 async fn server_errors_that_quote_the_conversation_are_withheld() {
     let server = serve(Arc::new(|_, body, _| {
         // Like a validation error that echoes the request.
-        let echoed = body["messages"][0]["content"].as_str().unwrap_or("").to_owned();
+        let echoed = body["messages"][0]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
         Response::builder()
             .status(StatusCode::BAD_REQUEST)
             .body(Body::from(

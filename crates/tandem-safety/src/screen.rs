@@ -389,6 +389,15 @@ impl Lexicon {
                     lvl = Level::Imminent;
                 }
             }
+            // A wish to do the act with a time attached ("I want to kill myself tonight")
+            // is treated as intent: C-SSRS counts a time frame as a step towards acting.
+            if g.kind == RiskKind::Act
+                && !intent
+                && !planned
+                && a.in_sentence(self, Effect::Timing, h)
+            {
+                lvl = max_level(lvl, Level::High);
+            }
             if g.kind == RiskKind::Behaviour && recent {
                 lvl = max_level(lvl, Level::High);
             }

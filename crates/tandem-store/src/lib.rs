@@ -76,6 +76,8 @@ pub trait Store: Send + Sync {
         patient: PatientId,
     ) -> Result<ConversationId>;
     async fn conversations(&self, patient: PatientId) -> Result<Vec<Conversation>>;
+    /// One conversation's metadata (who it belongs to, when it started); no content.
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
     async fn append_message(&self, actor: &Actor, new: NewMessage) -> Result<Message>;
     /// Reads a conversation; audited as a read of the patient's messages.
     async fn messages(&self, actor: &Actor, conversation: ConversationId) -> Result<Vec<Message>>;

@@ -1043,6 +1043,21 @@ impl Store for SqlStore {
         self.read_conversations(&mut conn, patient).await
     }
 
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        let row = sqlx::query("SELECT patient_id, started_at FROM conversations WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Conversation {
+                id,
+                patient: parse_col(&r, "patient_id")?,
+                started_at_ms: r.try_get("started_at")?,
+            })
+        })
+        .transpose()
+    }
+
     async fn append_message(&self, actor: &Actor, new: NewMessage) -> Result<Message> {
         let id = MessageId::from_uuid(new_id());
         let at = now_ms();

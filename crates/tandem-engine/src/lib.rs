@@ -1,0 +1,711 @@
+//! The conversation engine: what happens to one patient message.
+//!
+//! ```text
+//! persist patient message
+//!   -> screen (safety engine, with the patient's earlier messages)           [no model]
+//!        high / imminent -> fixed crisis text + risk event + urgent alert    [no model]
+//!        moderate        -> generation with the safety instruction + resources + flag
+//!        none / low      -> generation
+//!   -> identity question ("are you a human?") -> fixed truthful answer       [no model]
+//!   -> context assembly (care plan, summary, psychoeducation, recent turns)
+//!   -> model, streamed; each sentence passes the output guard before release
+//!   -> guard block: one stricter retry, then the safe fallback
+//!   -> persist reply (sealed) with provenance
+//! ```
+//! The crisis path never touches the model, and a model failure never hides a crisis
+//! response: a failed or slow model gives a kind "I can't reply right now" with the crisis
+//! lines. Logs carry ids, levels and rule ids, never message text.
+
+use serde::Serialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tandem_companion::{
+    assemble, identity_answer, identity_question_locale, Budget, CarePlanView, ContextInput,
+    Library, Locale, Turn,
+};
+use tandem_domain::{ConsentKind, ConversationId, MessageId, MessageRole, PatientId, RiskEventId};
+use tandem_model::{
+    CancellationToken, ChatMessage, ChatRequest, ModelBackend, ModelError, Role as ModelRole,
+};
+use tandem_safety::{
+    Action, Category, GuardContext, GuardDecision, Level, SafetyEngine, ScreenInput, Verdict,
+};
+use tandem_store::{Actor, Message, NewMessage, NewRiskEvent, NewSummary, Store, StoreError};
+use tokio::sync::broadcast;
+
+mod summary;
+
+/// What the client sees while a reply is produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent<'a> {
+    /// More text, already checked by the output guard.
+    Delta(&'a str),
+    /// Throw away what was shown and show this instead (a guard retry or fallback).
+    Replace(&'a str),
+}
+
+/// Something the engine did this turn (`tandem converse` prints these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnAction {
+    CrisisResponse,
+    ClinicianAlert,
+    ClinicianFlag,
+    SafetyInstruction,
+    IdentityDisclosure,
+    GuardBlocked,
+    GuardRetry,
+    GuardFallback,
+    ModelUnavailable,
+    ConsentWithdrawn,
+    Summarised,
+}
+
+/// A risk event the clinician must see. Sent on the engine's alert channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertEvent {
+    pub risk_event: RiskEventId,
+    pub patient: PatientId,
+    pub level: Level,
+    pub categories: Vec<Category>,
+    /// High or imminent: the clinician must act now.
+    pub urgent: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RiskSummary {
+    pub level: Level,
+    pub categories: Vec<Category>,
+}
+
+/// The result of one turn.
+#[derive(Debug, Clone, Serialize)]
+pub struct TurnOutcome {
+    pub patient_message: MessageId,
+    pub assistant_message: MessageId,
+    pub reply: String,
+    pub risk: RiskSummary,
+    pub actions: Vec<TurnAction>,
+    pub risk_event: Option<RiskEventId>,
+    pub provenance: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the message is empty")]
+    EmptyMessage,
+    #[error("the message is too long ({0} characters; at most {MAX_MESSAGE_CHARS})")]
+    TooLong(usize),
+}
+
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+
+/// Tunables, with defaults sized for the small embedded model.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// BCP 47 tag choosing crisis lines and fixed texts.
+    pub locale: String,
+    pub max_reply_tokens: u32,
+    pub temperature: f32,
+    pub seed: Option<u32>,
+    /// A reply that takes longer than this is abandoned for the "can't reply" text.
+    pub model_timeout: Duration,
+    /// Summarise when this many messages are not yet covered by a summary.
+    pub summary_every: usize,
+    /// How many library passages go into the prompt.
+    pub psychoeducation_passages: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            locale: "en-US".into(),
+            max_reply_tokens: 160,
+            temperature: 0.6,
+            seed: None,
+            model_timeout: Duration::from_secs(90),
+            summary_every: 16,
+            psychoeducation_passages: 1,
+        }
+    }
+}
+
+/// The engine. Cheap to share: everything inside is behind `Arc`.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    safety: Arc<SafetyEngine>,
+    model: Arc<dyn ModelBackend>,
+    library: Arc<Library>,
+    config: EngineConfig,
+    alerts: broadcast::Sender<AlertEvent>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        safety: Arc<SafetyEngine>,
+        model: Arc<dyn ModelBackend>,
+        library: Arc<Library>,
+        config: EngineConfig,
+    ) -> Engine {
+        let (alerts, _) = broadcast::channel(256);
+        Engine {
+            store,
+            safety,
+            model,
+            library,
+            config,
+            alerts,
+        }
+    }
+
+    /// Live alerts for clinicians (the web server forwards them over SSE).
+    pub fn subscribe_alerts(&self) -> broadcast::Receiver<AlertEvent> {
+        self.alerts.subscribe()
+    }
+
+    pub fn safety(&self) -> &SafetyEngine {
+        &self.safety
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn model(&self) -> &Arc<dyn ModelBackend> {
+        &self.model
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Handles one patient message. `on_event` receives the reply as it is released;
+    /// `cancel` stops generation when the patient goes away (the patient's message and
+    /// any crisis handling are kept).
+    pub async fn turn(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+        text: &str,
+        on_event: &mut (dyn FnMut(StreamEvent<'_>) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<TurnOutcome, EngineError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(EngineError::EmptyMessage);
+        }
+        let chars = text.chars().count();
+        if chars > MAX_MESSAGE_CHARS {
+            return Err(EngineError::TooLong(chars));
+        }
+        // Earlier messages first: the new one must not count as its own context.
+        let history = self.store.messages(actor, conversation).await?;
+        let patient = self.patient_of(conversation).await?;
+        let patient_message = self
+            .store
+            .append_message(
+                actor,
+                NewMessage {
+                    conversation,
+                    role: MessageRole::Patient,
+                    text: text.to_string(),
+                    provenance: None,
+                },
+            )
+            .await?;
+
+        // 1. Screen, with the patient's earlier messages as context.
+        let context: Vec<&str> = history
+            .iter()
+            .filter(|m| m.role == MessageRole::Patient)
+            .map(|m| m.text.as_str())
+            .collect();
+        let verdict = self.safety.screen(&ScreenInput {
+            text,
+            context: &context,
+        });
+        let protocol = self.safety.protocol(&verdict, &self.config.locale);
+        let mut actions = Vec::new();
+        let risk_event = self
+            .record_risk(
+                actor,
+                patient,
+                conversation,
+                patient_message.id,
+                &verdict,
+                &mut actions,
+            )
+            .await?;
+        let mut prov = json!({
+            "safety": {
+                "level": verdict.level,
+                "categories": verdict.categories,
+                "rules": verdict.evidence.iter().map(|e| e.rule_id.as_str()).collect::<Vec<_>>(),
+                "protocol_version": self.safety.protocol_data().version(),
+            },
+        });
+
+        // 2. Crisis: the fixed text, never the model.
+        let reply = if let Action::CrisisResponse { text, .. } = &protocol.action {
+            actions.push(TurnAction::CrisisResponse);
+            prov["generator"] = json!("crisis-protocol");
+            on_event(StreamEvent::Delta(text));
+            text.clone()
+        } else if !self.ai_consented(patient).await? {
+            actions.push(TurnAction::ConsentWithdrawn);
+            prov["generator"] = json!("fixed:consent");
+            let t = self.consent_off_text();
+            on_event(StreamEvent::Delta(&t));
+            t
+        } else if let Some(loc) = identity_question_locale(text) {
+            // 3. "Are you a human?" is answered truthfully by fixed text.
+            actions.push(TurnAction::IdentityDisclosure);
+            prov["generator"] = json!("fixed:identity");
+            let t = identity_answer(loc).to_string();
+            on_event(StreamEvent::Delta(&t));
+            t
+        } else {
+            // 4. Generation, guarded.
+            let (instruction, resources) = match &protocol.action {
+                Action::GenerateWithSafety {
+                    system_instruction,
+                    resources,
+                } => {
+                    actions.push(TurnAction::SafetyInstruction);
+                    (Some(system_instruction.clone()), Some(resources.clone()))
+                }
+                _ => (None, None),
+            };
+            let mut reply = self
+                .generate_guarded(
+                    actor,
+                    patient,
+                    &history,
+                    text,
+                    &verdict,
+                    instruction,
+                    &mut actions,
+                    &mut prov,
+                    on_event,
+                    cancel,
+                )
+                .await?;
+            if let Some(res) = resources {
+                let extra = format!("\n\n{res}");
+                on_event(StreamEvent::Delta(&extra));
+                reply.push_str(&extra);
+            }
+            reply
+        };
+        prov["actions"] = json!(actions);
+        let assistant = self
+            .store
+            .append_message(
+                actor,
+                NewMessage {
+                    conversation,
+                    role: MessageRole::Assistant,
+                    text: reply.clone(),
+                    provenance: Some(prov.clone()),
+                },
+            )
+            .await?;
+        tracing::info!(
+            conversation = %conversation,
+            message = %assistant.id,
+            level = %verdict.level,
+            actions = ?actions,
+            "turn complete"
+        );
+        if self.needs_summary(&history) {
+            match self.summarise(actor, conversation).await {
+                Ok(Some(_)) => actions.push(TurnAction::Summarised),
+                Ok(None) => {}
+                // A failed summary never fails the patient's turn.
+                Err(e) => {
+                    tracing::warn!(conversation = %conversation, error = %e, "summary failed")
+                }
+            }
+        }
+        Ok(TurnOutcome {
+            patient_message: patient_message.id,
+            assistant_message: assistant.id,
+            reply,
+            risk: RiskSummary {
+                level: verdict.level,
+                categories: verdict.categories.clone(),
+            },
+            actions,
+            risk_event,
+            provenance: prov,
+        })
+    }
+
+    async fn patient_of(&self, conversation: ConversationId) -> Result<PatientId, EngineError> {
+        // The store checks the conversation exists when the message is appended; here we
+        // need its patient for care plan and consent.
+        self.store
+            .conversation(conversation)
+            .await?
+            .map(|c| c.patient)
+            .ok_or_else(|| StoreError::NotFound(format!("conversation {conversation}")).into())
+    }
+
+    async fn ai_consented(&self, patient: PatientId) -> Result<bool, EngineError> {
+        Ok(self
+            .store
+            .consents(patient)
+            .await?
+            .iter()
+            .any(|c| c.kind == ConsentKind::AiProcessing && c.granted))
+    }
+
+    fn consent_off_text(&self) -> String {
+        let lines = &self
+            .safety
+            .protocol_data()
+            .locale(&self.config.locale)
+            .moderate_resources;
+        format!(
+            "The AI companion is switched off for your account because consent to AI processing has not been given (or was withdrawn). Your care team can still see your messages. You can turn it back on in My data.\n\n{lines}"
+        )
+    }
+
+    async fn record_risk(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        conversation: ConversationId,
+        message: MessageId,
+        verdict: &Verdict,
+        actions: &mut Vec<TurnAction>,
+    ) -> Result<Option<RiskEventId>, EngineError> {
+        if verdict.level < Level::Moderate {
+            return Ok(None);
+        }
+        let id = self
+            .store
+            .record_risk_event(
+                actor,
+                NewRiskEvent {
+                    patient,
+                    conversation: Some(conversation),
+                    message: Some(message),
+                    source: "chat".into(),
+                    level: verdict.level.to_string(),
+                    categories: verdict.categories.iter().map(|c| c.to_string()).collect(),
+                    evidence: serde_json::to_value(&verdict.evidence).unwrap_or_default(),
+                },
+            )
+            .await?;
+        let urgent = verdict.level >= Level::High;
+        actions.push(if urgent {
+            TurnAction::ClinicianAlert
+        } else {
+            TurnAction::ClinicianFlag
+        });
+        // No receivers is fine: the event is in the store and the caseload shows it.
+        let _ = self.alerts.send(AlertEvent {
+            risk_event: id,
+            patient,
+            level: verdict.level,
+            categories: verdict.categories.clone(),
+            urgent,
+        });
+        tracing::info!(patient = %patient, risk_event = %id, level = %verdict.level, "risk event recorded");
+        Ok(Some(id))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn generate_guarded(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        history: &[Message],
+        text: &str,
+        verdict: &Verdict,
+        safety_instruction: Option<String>,
+        actions: &mut Vec<TurnAction>,
+        prov: &mut serde_json::Value,
+        on_event: &mut (dyn FnMut(StreamEvent<'_>) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<String, EngineError> {
+        let info = self.model.describe();
+        let plan = self.store.care_plan(actor, patient).await?;
+        let view = CarePlanView::from_items(
+            plan.items
+                .iter()
+                .filter(|i| i.status == "active")
+                .map(|i| (i.kind, i.text.as_str())),
+            plan.ai_preferences.as_ref(),
+        );
+        let summary = self.latest_summary(actor, patient, history).await?;
+        let psychoeducation = if view.psychoeducation_ids.is_empty() {
+            self.library
+                .search(text, self.config.psychoeducation_passages)
+        } else {
+            self.library.search_in(
+                text,
+                self.config.psychoeducation_passages,
+                &view.psychoeducation_ids,
+            )
+        };
+        let mut turns: Vec<Turn> = history
+            .iter()
+            .filter_map(|m| Turn::from_message(m.role, m.text.clone()))
+            .collect();
+        turns.push(Turn::user(text));
+        let input = ContextInput {
+            care_plan: view,
+            summary,
+            psychoeducation,
+            turns,
+            safety_instruction,
+        };
+        let budget = Budget::for_window(usize::try_from(info.context_window).unwrap_or(2048));
+        let model = self.model.clone();
+        let count = move |s: &str| model.count_tokens(s);
+        let assembled = assemble(&input, &budget, &count);
+        prov["generator"] = json!("model");
+        prov["backend"] = json!(info.backend);
+        prov["model"] = json!(info.model_id);
+        prov["template"] = json!(assembled.template_version);
+        prov["psychoeducation"] = json!(assembled.psychoeducation_ids);
+        prov["prompt_tokens"] = json!(assembled.prompt_tokens);
+        prov["dropped_turns"] = json!(assembled.dropped_turns);
+        prov["summary_included"] = json!(assembled.summary_included);
+
+        let mut messages: Vec<ChatMessage> = assembled
+            .messages
+            .iter()
+            .map(|m| ChatMessage {
+                role: match m.role {
+                    tandem_companion::Role::System => ModelRole::System,
+                    tandem_companion::Role::User => ModelRole::User,
+                    tandem_companion::Role::Assistant => ModelRole::Assistant,
+                },
+                content: m.content.clone(),
+            })
+            .collect();
+        let ctx = GuardContext {
+            user_verdict: Some(verdict),
+        };
+        let mut blocked_rules: Vec<String> = Vec::new();
+        let started = Instant::now();
+        for attempt in 1..=2u32 {
+            let streaming = attempt == 1;
+            let result = self
+                .generate_once(&messages, &ctx, streaming, on_event, cancel)
+                .await;
+            let (reply, completion_tokens) = match result {
+                Ok(r) => r,
+                Err(ModelError::Cancelled) if cancel.is_cancelled() => {
+                    return Err(EngineError::Store(StoreError::Invalid(
+                        "the patient disconnected before the reply finished".into(),
+                    )));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "model unavailable; sending the can't-reply text");
+                    actions.push(TurnAction::ModelUnavailable);
+                    prov["generator"] = json!("fixed:model_unavailable");
+                    prov["model_error"] = json!(e.to_string());
+                    let t = self.unavailable_text();
+                    on_event(StreamEvent::Replace(&t));
+                    return Ok(t);
+                }
+            };
+            prov["completion_tokens"] = json!(completion_tokens);
+            prov["generation_ms"] = json!(started.elapsed().as_millis());
+            let gv = self.safety.guard_output(&reply, &ctx);
+            blocked_rules.extend(gv.rule_ids().iter().map(|s| s.to_string()));
+            match self
+                .safety
+                .guard_decision(&gv, attempt, &self.config.locale)
+            {
+                GuardDecision::Pass => {
+                    prov["guard"] = json!({"attempts": attempt, "blocked_rules": blocked_rules, "outcome": if attempt == 1 { "pass" } else { "retry_pass" }});
+                    if !streaming {
+                        on_event(StreamEvent::Replace(&reply));
+                    }
+                    let reply = if reply.trim().is_empty() {
+                        let t = self.unavailable_text();
+                        on_event(StreamEvent::Replace(&t));
+                        t
+                    } else {
+                        reply
+                    };
+                    return Ok(reply);
+                }
+                GuardDecision::RetryWithInstruction(instr) => {
+                    actions.push(TurnAction::GuardBlocked);
+                    actions.push(TurnAction::GuardRetry);
+                    tracing::info!(rules = ?gv.rule_ids(), "output guard blocked a reply; retrying");
+                    if let Some(first) = messages.first_mut() {
+                        first.content = format!("{instr}\n\n{}", first.content);
+                    }
+                }
+                GuardDecision::Fallback(t) => {
+                    if !actions.contains(&TurnAction::GuardBlocked) {
+                        actions.push(TurnAction::GuardBlocked);
+                    }
+                    actions.push(TurnAction::GuardFallback);
+                    tracing::info!(rules = ?gv.rule_ids(), "output guard blocked the retry; safe fallback");
+                    prov["guard"] = json!({"attempts": attempt, "blocked_rules": blocked_rules, "outcome": "fallback"});
+                    on_event(StreamEvent::Replace(&t));
+                    return Ok(t);
+                }
+            }
+        }
+        // Unreachable in practice: the second attempt always passes or falls back.
+        let t = self
+            .safety
+            .guard_data()
+            .fallback_reply(&self.config.locale)
+            .to_string();
+        on_event(StreamEvent::Replace(&t));
+        Ok(t)
+    }
+
+    /// One model call. When `stream` is set, text is released sentence by sentence, each
+    /// release checked by the output guard over everything generated so far; a block stops
+    /// the release (the caller then retries or falls back and replaces what was shown).
+    async fn generate_once(
+        &self,
+        messages: &[ChatMessage],
+        ctx: &GuardContext<'_>,
+        stream: bool,
+        on_event: &mut (dyn FnMut(StreamEvent<'_>) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<(String, usize), ModelError> {
+        let mut req = ChatRequest::new(messages.to_vec());
+        req.max_tokens = self.config.max_reply_tokens;
+        req.temperature = self.config.temperature;
+        req.seed = self.config.seed;
+        let child = cancel.child_token();
+        let mut buf = String::new();
+        let mut released = 0usize;
+        let mut halted = false;
+        let safety = self.safety.clone();
+        let mut on_token = |piece: &str| {
+            buf.push_str(piece);
+            if !stream || halted {
+                return;
+            }
+            if let Some(end) = last_sentence_end(&buf[released..]) {
+                let upto = released + end;
+                if safety.guard_output(&buf[..upto], ctx).allowed {
+                    on_event(StreamEvent::Delta(&buf[released..upto]));
+                    released = upto;
+                } else {
+                    halted = true;
+                }
+            }
+        };
+        let fut = self.model.generate(&req, &child, &mut on_token);
+        let generation = match tokio::time::timeout(self.config.model_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                child.cancel();
+                Err(ModelError::Timeout {
+                    after: self.config.model_timeout,
+                    phase: "reply",
+                })
+            }
+        }?;
+        let text = generation.text.trim().to_string();
+        if stream && !halted && self.safety.guard_output(&text, ctx).allowed {
+            // Release the tail (after the last sentence end) now that the whole reply passed.
+            let shown = buf.get(..released).unwrap_or("");
+            if let Some(rest) = text.strip_prefix(shown.trim_start()) {
+                if !rest.is_empty() {
+                    on_event(StreamEvent::Delta(rest));
+                }
+            } else {
+                on_event(StreamEvent::Replace(&text));
+            }
+        }
+        Ok((text, generation.completion_tokens))
+    }
+
+    fn unavailable_text(&self) -> String {
+        let resources = &self
+            .safety
+            .protocol_data()
+            .locale(&self.config.locale)
+            .moderate_resources;
+        format!(
+            "I'm sorry, I can't reply right now. Your message has been saved and your care team can see it. If you need to talk to someone now, please reach out:\n\n{resources}"
+        )
+    }
+
+    async fn latest_summary(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        history: &[Message],
+    ) -> Result<Option<String>, EngineError> {
+        let Some(first) = history.first() else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .summaries(actor, patient)
+            .await?
+            .into_iter()
+            .filter(|s| s.conversation == first.conversation)
+            .next_back()
+            .map(|s| s.text))
+    }
+
+    fn needs_summary(&self, history: &[Message]) -> bool {
+        // +2 for this turn's two messages.
+        let n = history.len() + 2;
+        n >= self.config.summary_every && n % self.config.summary_every < 2
+    }
+
+    /// Writes an AI summary of the conversation for the clinician, covering the messages
+    /// since the previous summary. Returns `None` when there is nothing new to cover.
+    pub async fn summarise(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+    ) -> Result<Option<NewSummary>, EngineError> {
+        summary::summarise(self, actor, conversation).await
+    }
+}
+
+/// Byte offset just past the last sentence end in `s` (". ", "! ", "? " or a newline).
+fn last_sentence_end(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut found = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        let next_is_space = bytes.get(i + 1).is_some_and(|n| *n == b' ' || *n == b'\n');
+        if b == b'\n' || (matches!(b, b'.' | b'!' | b'?') && next_is_space) {
+            found = Some(i + 1);
+        }
+    }
+    found
+}
+
+/// The locale the fixed companion texts use for a BCP 47 tag.
+pub fn companion_locale(tag: &str) -> Locale {
+    Locale::from_tag(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentence_ends_are_found() {
+        assert_eq!(last_sentence_end("Hi there. How"), Some(9));
+        assert_eq!(last_sentence_end("No end yet"), None);
+        assert_eq!(last_sentence_end("3.5 is a number"), None);
+        assert_eq!(last_sentence_end("One.\nTwo"), Some(5));
+    }
+}

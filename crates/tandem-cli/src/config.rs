@@ -26,6 +26,8 @@ pub struct Layered {
     pub master_key_file: Option<PathBuf>,
     #[serde(default)]
     pub safety: SafetyLayer,
+    #[serde(default)]
+    pub model: tandem_model::ModelConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +45,7 @@ pub struct Settings {
     pub database_url: SecretString,
     pub master_key_file: PathBuf,
     pub locale: String,
+    pub model: tandem_model::ModelConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -79,7 +82,9 @@ pub struct Overrides {
 
 /// Environment variables that start with `TANDEM_` but are not settings.
 fn is_setting_env(key: &str) -> bool {
-    !(key.starts_with("test_") || key == "log")
+    let key = key.to_ascii_lowercase();
+    // TANDEM_MODEL_PATH points the model tests and benchmarks at a GGUF file.
+    !(key.starts_with("test_") || key == "log" || key == "model_path")
 }
 
 pub fn load(over: &Overrides) -> anyhow::Result<Settings> {
@@ -150,6 +155,7 @@ fn resolve(
         database_url,
         master_key_file,
         locale,
+        model: l.model,
         config_file,
     })
 }
@@ -178,6 +184,22 @@ pub fn template(data_dir: &Path) -> String {
 # and back it up separately: without it the data cannot be read.
 # master_key_file = "{key}"
 
+[model]
+# "embedded" (default: llama.cpp in-process with the small default model, pulled on first
+# start) or "openai" (any OpenAI-compatible server: Ollama, vLLM, llama.cpp server).
+# The default model (SmolLM2-135M-Instruct) is fluent but shallow; for real use serve a
+# 3B-8B instruct model, e.g. with Ollama:
+#   backend = "openai"
+#   [model.openai]
+#   base_url = "http://127.0.0.1:11434/v1"
+#   model = "qwen2.5:7b-instruct"
+#   (api_key: set TANDEM_MODEL__OPENAI__API_KEY in the environment, not here)
+# backend = "embedded"
+
+[model.embedded]
+# model_path = "{models}/SmolLM2-135M-Instruct.Q4_1.gguf"
+# threads = 2
+
 [safety]
 # Which crisis lines the fixed crisis response shows: en-US, en-GB, en-CA, en-IE, en-AU, es, fr.
 # locale = "en-US"
@@ -186,6 +208,7 @@ pub fn template(data_dir: &Path) -> String {
         bind = DEFAULT_BIND,
         db = default_db_url(data_dir),
         key = data_dir.join(KEY_FILE).display(),
+        models = data_dir.join("models").display(),
     )
 }
 

@@ -5,7 +5,10 @@
 mod admin;
 mod config;
 mod measure;
+mod model;
+mod safety;
 mod serve;
+mod talk;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -62,6 +65,16 @@ enum Command {
     /// Standard measures (PHQ-9, GAD-7, ...): score, fill in, schedule, chart
     #[command(subcommand)]
     Measure(measure::MeasureCommand),
+    /// The safety layer: screen messages, evaluate a labelled set, print the crisis protocol
+    #[command(subcommand)]
+    Safety(safety::SafetyCommand),
+    /// The language model: fetch the default model
+    #[command(subcommand)]
+    Model(model::ModelCommand),
+    /// Talk to the companion on this terminal (with the full safety layer)
+    Chat(talk::TalkArgs),
+    /// Scripted conversation: JSON lines {"user": "..."} in, one JSON line per turn out
+    Converse(talk::TalkArgs),
 }
 
 fn main() -> ExitCode {
@@ -126,5 +139,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             c => measure::run(Some(&config::load(&over)?), c).await,
         },
+        Command::Safety(c) => safety::run(c),
+        Command::Model(c) => model::run(&config::load(&over)?, c).await,
+        Command::Chat(a) => talk::chat(&config::load(&over)?, a).await,
+        Command::Converse(a) => talk::converse(&config::load(&over)?, a).await,
     }
 }

@@ -213,11 +213,11 @@ struct BreakerCall<'a> {
 }
 
 impl BreakerCall<'_> {
-    fn finish(mut self, result: &Result<Generation, ModelError>) {
+    fn finish(mut self, result: &Result<Generation, CallError>) {
         self.done = true;
         match result {
             Ok(_) => self.breaker.record_success(),
-            Err(e) if counts_as_server_failure(e) => self.breaker.record_failure(Instant::now()),
+            Err(e) if e.server_fault => self.breaker.record_failure(Instant::now()),
             Err(_) => self.breaker.record_neutral(),
         }
     }
@@ -231,11 +231,20 @@ impl Drop for BreakerCall<'_> {
     }
 }
 
-fn counts_as_server_failure(e: &ModelError) -> bool {
-    matches!(
-        e,
-        ModelError::Unavailable(_) | ModelError::Timeout { .. } | ModelError::BadResponse(_)
-    )
+/// A failed call, and whether it says the server is unhealthy (counts for the breaker).
+/// Cancellations and client errors (bad key, unknown model: HTTP 4xx other than 408/429) do not.
+struct CallError {
+    error: ModelError,
+    server_fault: bool,
+}
+
+impl From<AttemptError> for CallError {
+    fn from(e: AttemptError) -> Self {
+        Self {
+            error: e.error,
+            server_fault: e.retryable,
+        }
+    }
 }
 
 /// A Chat Completions client. Cheap to share (`Arc`); one connection pool for all calls.
@@ -353,7 +362,7 @@ impl OpenAiBackend {
         req: &ChatRequest,
         cancel: &CancellationToken,
         on_token: &mut (dyn for<'t> FnMut(&'t str) + Send),
-    ) -> Result<Generation, ModelError> {
+    ) -> Result<Generation, CallError> {
         let started = Instant::now();
         let deadline = started + Duration::from_millis(self.config.request_timeout_ms);
         let body = self.body(req);
@@ -370,19 +379,22 @@ impl OpenAiBackend {
                         || !e.retryable
                         || attempt >= self.config.max_retries
                     {
-                        return Err(e.error);
+                        return Err(e.into());
                     }
                     let backoff = Duration::from_millis(self.config.retry_backoff_ms)
                         .saturating_mul(2u32.saturating_pow(attempt))
                         .min(MAX_BACKOFF);
                     let delay = e.retry_after.map_or(backoff, |ra| ra.min(MAX_BACKOFF));
                     if Instant::now() + delay >= deadline {
-                        return Err(e.error);
+                        return Err(e.into());
                     }
                     tracing::debug!(attempt, delay_ms = delay.as_millis(), error = %e.error, "retrying model server");
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
-                        () = cancel.cancelled() => return Err(ModelError::Cancelled),
+                        () = cancel.cancelled() => return Err(CallError {
+                            error: ModelError::Cancelled,
+                            server_fault: false,
+                        }),
                     }
                     attempt += 1;
                 }
@@ -861,6 +873,7 @@ impl ModelBackend for OpenAiBackend {
         };
         let result = self.generate_with_retries(req, cancel, on_token).await;
         call.finish(&result);
+        let result = result.map_err(|e| e.error);
         if let Err(e) = &result {
             tracing::warn!(
                 backend = "openai",

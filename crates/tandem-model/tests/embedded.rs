@@ -185,3 +185,16 @@ async fn missing_model_file_says_what_to_do() {
     assert!(matches!(err, ModelError::Load(_)));
     assert!(err.to_string().contains("tandem model pull"), "{err}");
 }
+
+#[tokio::test]
+async fn a_file_that_is_not_gguf_is_a_load_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.gguf");
+    std::fs::write(&path, b"this is not a GGUF file at all").unwrap();
+    let err = EmbeddedBackend::load(EmbeddedConfig::new(&path))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, ModelError::Load(_)), "{err}");
+    assert!(err.to_string().contains("GGUF"), "{err}");
+}

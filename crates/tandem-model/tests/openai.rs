@@ -472,12 +472,16 @@ async fn bad_responses_are_reported_not_retried_forever() {
     .await;
     let mut c404 = config(&server.base_url);
     c404.max_retries = 3;
+    c404.circuit_failure_threshold = 1;
     let b = OpenAiBackend::new(c404).unwrap();
     let err = run(&b, &req()).await.0.unwrap_err();
     assert!(matches!(err, ModelError::BadResponse(_)), "{err}");
     assert!(err.to_string().contains("not found"), "{err}");
     assert_eq!(server.hits.load(Ordering::SeqCst), 1);
-    assert!(!b.breaker().is_open(Instant::now()));
+    assert!(
+        !b.breaker().is_open(Instant::now()),
+        "a configuration error is not a server failure"
+    );
 
     // The stream ends early: no finish reason, no [DONE].
     let server = serve(Arc::new(|_, _, _| sse(chunk("Hal")))).await;

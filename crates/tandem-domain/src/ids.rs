@@ -56,6 +56,7 @@ typed_id!(AssessmentId, "assessment id");
 typed_id!(CarePlanItemId, "care plan item id");
 typed_id!(CheckinId, "check-in id");
 typed_id!(SummaryId, "summary id");
+typed_id!(ExerciseId, "exercise id");
 
 impl From<PatientId> for UserId {
     fn from(p: PatientId) -> Self {

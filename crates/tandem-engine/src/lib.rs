@@ -34,7 +34,10 @@ use tandem_safety::{
 use tandem_store::{Actor, Message, NewMessage, NewRiskEvent, NewSummary, Store, StoreError};
 use tokio::sync::broadcast;
 
+mod exercise;
 mod summary;
+
+pub use exercise::ExerciseTurn;
 
 /// What the client sees while a reply is produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +102,9 @@ pub enum EngineError {
     EmptyMessage,
     #[error("the message is too long ({0} characters; at most {MAX_MESSAGE_CHARS})")]
     TooLong(usize),
+    /// An exercise answer was not accepted; the message is written for the patient.
+    #[error("{0}")]
+    Exercise(String),
 }
 
 pub const MAX_MESSAGE_CHARS: usize = 4000;
@@ -232,11 +238,12 @@ impl Engine {
         let protocol = self.safety.protocol(&verdict, &self.config.locale);
         let mut actions = Vec::new();
         let risk_event = self
-            .record_risk(
+            .record_risk_event(
                 actor,
                 patient,
-                conversation,
-                patient_message.id,
+                Some(conversation),
+                Some(patient_message.id),
+                "chat",
                 &verdict,
                 &mut actions,
             )
@@ -376,12 +383,14 @@ impl Engine {
         )
     }
 
-    async fn record_risk(
+    #[allow(clippy::too_many_arguments)]
+    async fn record_risk_event(
         &self,
         actor: &Actor,
         patient: PatientId,
-        conversation: ConversationId,
-        message: MessageId,
+        conversation: Option<ConversationId>,
+        message: Option<MessageId>,
+        source: &str,
         verdict: &Verdict,
         actions: &mut Vec<TurnAction>,
     ) -> Result<Option<RiskEventId>, EngineError> {
@@ -394,9 +403,9 @@ impl Engine {
                 actor,
                 NewRiskEvent {
                     patient,
-                    conversation: Some(conversation),
-                    message: Some(message),
-                    source: "chat".into(),
+                    conversation,
+                    message,
+                    source: source.into(),
                     level: verdict.level.to_string(),
                     categories: verdict.categories.iter().map(|c| c.to_string()).collect(),
                     evidence: serde_json::to_value(&verdict.evidence).unwrap_or_default(),

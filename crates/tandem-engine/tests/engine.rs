@@ -361,3 +361,115 @@ async fn empty_and_oversized_messages_are_refused_without_storing_anything() {
         .is_err());
     assert!(f.store.messages(&f.actor, f.conv).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_thought_record_is_completed_end_to_end_paused_resumed_and_saved() {
+    use tandem_companion::ExerciseKind;
+    let f = fx(
+        vec![FakeReply::Text(
+            "That thought sounds heavy to carry.".into(),
+        )],
+        true,
+    )
+    .await;
+    let start = f
+        .engine
+        .start_exercise(&f.actor, f.patient, ExerciseKind::ThoughtRecord)
+        .await
+        .unwrap();
+    assert_eq!(start.prompt.step, "thought_record/situation");
+    let id = start.exercise;
+    let t = f
+        .engine
+        .exercise_step(&f.actor, f.patient, id, "My friend cancelled our plans")
+        .await
+        .unwrap();
+    assert!(!t.completed);
+    // Pause: the next session finds it where it was left.
+    let resumed = f
+        .engine
+        .resumable_exercise(&f.actor, f.patient)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resumed.exercise, id);
+    assert_eq!(resumed.prompt.step, t.prompt.step);
+
+    // A bad rating is refused without losing progress.
+    f.engine
+        .exercise_step(&f.actor, f.patient, id, "Nobody wants to see me")
+        .await
+        .unwrap();
+    f.engine
+        .exercise_step(&f.actor, f.patient, id, "sad")
+        .await
+        .unwrap();
+    let err = f
+        .engine
+        .exercise_step(&f.actor, f.patient, id, "250")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, tandem_engine::EngineError::Exercise(_)),
+        "{err}"
+    );
+    let mut last = None;
+    for answer in [
+        "70",
+        "They cancelled once before",
+        "They invited me last week and said they were ill",
+        "They were ill; it is not about me",
+        "35",
+    ] {
+        last = Some(
+            f.engine
+                .exercise_step(&f.actor, f.patient, id, answer)
+                .await
+                .unwrap(),
+        );
+    }
+    let last = last.unwrap();
+    assert!(last.completed, "{:?}", last.prompt);
+    assert!(f
+        .engine
+        .resumable_exercise(&f.actor, f.patient)
+        .await
+        .unwrap()
+        .is_none());
+    let saved = f.store.exercises(&f.actor, f.patient).await.unwrap();
+    assert!(saved[0].completed);
+    let state: tandem_companion::ExerciseState =
+        serde_json::from_value(saved[0].state.clone()).unwrap();
+    assert!(
+        state
+            .summary()
+            .contains("Re-rated emotion: 35/100 (was 70/100)"),
+        "{}",
+        state.summary()
+    );
+}
+
+#[tokio::test]
+async fn an_exercise_answer_that_reveals_a_crisis_gets_the_crisis_response_and_pauses() {
+    use tandem_companion::ExerciseKind;
+    let f = fx(vec![FakeReply::Hang], true).await;
+    let start = f
+        .engine
+        .start_exercise(&f.actor, f.patient, ExerciseKind::ThoughtRecord)
+        .await
+        .unwrap();
+    let t = f
+        .engine
+        .exercise_step(
+            &f.actor,
+            f.patient,
+            start.exercise,
+            "I'm going to kill myself tonight",
+        )
+        .await
+        .unwrap();
+    assert!(t.crisis_response.unwrap().contains("988"));
+    assert_eq!(t.prompt.step, "thought_record/situation", "not advanced");
+    let events = f.store.risk_events(&f.actor, f.patient).await.unwrap();
+    assert_eq!(events[0].source, "exercise");
+}

@@ -24,8 +24,8 @@ pub use sql::{redact_url, Backend, SqlStore};
 
 use async_trait::async_trait;
 use tandem_domain::{
-    AssessmentId, CarePlanItemId, CheckinId, ConsentKind, ConversationId, PatientId, RiskEventId,
-    Role, SummaryId, UserId, Username,
+    AssessmentId, CarePlanItemId, CheckinId, ConsentKind, ConversationId, ExerciseId, PatientId,
+    RiskEventId, Role, SummaryId, UserId, Username,
 };
 use tandem_vault::MasterKey;
 
@@ -120,6 +120,12 @@ pub trait Store: Send + Sync {
         prefs: serde_json::Value,
     ) -> Result<()>;
     async fn care_plan(&self, actor: &Actor, patient: PatientId) -> Result<CarePlan>;
+
+    // --- guided exercises --------------------------------------------------------------------
+    /// Saves an exercise's state (creating it when `id` is `None`); returns its id.
+    async fn save_exercise(&self, actor: &Actor, save: SaveExercise) -> Result<ExerciseId>;
+    /// The patient's exercises, newest activity last.
+    async fn exercises(&self, actor: &Actor, patient: PatientId) -> Result<Vec<ExerciseRecord>>;
 
     // --- check-ins --------------------------------------------------------------------------
     async fn schedule_checkin(&self, actor: &Actor, new: NewCheckin) -> Result<CheckinId>;

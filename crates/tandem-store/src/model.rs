@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use tandem_domain::{
     AssessmentId, AuditAction, AuditRecord, CarePlanItemId, CarePlanItemKind, ChainBreak,
-    CheckinId, CheckinStatus, ConsentKind, ConversationId, MessageId, MessageRole, PatientId,
-    RiskEventId, Role, SummaryId, UserId, Username,
+    CheckinId, CheckinStatus, ConsentKind, ConversationId, ExerciseId, MessageId, MessageRole,
+    PatientId, RiskEventId, Role, SummaryId, UserId, Username,
 };
 
 #[derive(Clone, Debug)]
@@ -224,6 +224,7 @@ pub struct PatientExport {
     pub care_plan: CarePlan,
     pub checkins: Vec<Checkin>,
     pub measure_schedules: Vec<MeasureScheduleRow>,
+    pub exercises: Vec<ExerciseRecord>,
     /// Who did what with this record (ids and event kinds).
     pub audit: Vec<AuditRecord>,
 }
@@ -242,4 +243,27 @@ pub struct MeasureScheduleRow {
     /// Days after the due date before the measure counts as overdue.
     pub grace_days: i64,
     pub start_at_ms: i64,
+}
+
+/// A guided exercise to save: new (`id: None`) or an update of one in progress.
+#[derive(Clone, Debug)]
+pub struct SaveExercise {
+    pub id: Option<ExerciseId>,
+    pub patient: PatientId,
+    /// `thought_record`, `behavioural_activation`, `grounding`, `breathing`.
+    pub kind: String,
+    /// The step machine's state (sealed at rest).
+    pub state: serde_json::Value,
+    pub completed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExerciseRecord {
+    pub id: ExerciseId,
+    pub patient: PatientId,
+    pub kind: String,
+    pub state: serde_json::Value,
+    pub completed: bool,
+    pub started_at_ms: i64,
+    pub updated_at_ms: i64,
 }

@@ -17,8 +17,8 @@ use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tandem_domain::{
     chain_hash, AssessmentId, AuditAction, AuditRecord, CarePlanItemId, CarePlanItemKind,
-    ChainVerifier, CheckinId, CheckinStatus, ConsentKind, ConversationId, MessageId, PatientId,
-    RiskEventId, Role, SummaryId, UserId, Username,
+    ChainVerifier, CheckinId, CheckinStatus, ConsentKind, ConversationId, ExerciseId, MessageId,
+    PatientId, RiskEventId, Role, SummaryId, UserId, Username,
 };
 use tandem_vault::{field_ad, DataKey, MasterKey};
 use uuid::Uuid;
@@ -644,6 +644,35 @@ impl SqlStore {
                     every_days: r.try_get("every_days")?,
                     grace_days: r.try_get("grace_days")?,
                     start_at_ms: r.try_get("start_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn read_exercises(
+        &self,
+        conn: &mut AnyConnection,
+        dek: &DataKey,
+        patient: PatientId,
+    ) -> Result<Vec<ExerciseRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, state, completed, started_at, updated_at FROM exercise_sessions \
+             WHERE patient_id = $1 ORDER BY updated_at, id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(ExerciseRecord {
+                    id: parse_text(&id)?,
+                    patient,
+                    kind: r.try_get("kind")?,
+                    state: open_json(dek, r, "exercise_sessions", "state", &id, patient)?,
+                    completed: r.try_get::<i64, _>("completed")? != 0,
+                    started_at_ms: r.try_get("started_at")?,
+                    updated_at_ms: r.try_get("updated_at")?,
                 })
             })
             .collect()
@@ -1532,6 +1561,97 @@ impl Store for SqlStore {
         Ok(plan)
     }
 
+    async fn save_exercise(&self, actor: &Actor, save: SaveExercise) -> Result<ExerciseId> {
+        let at = now_ms();
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, save.patient).await?;
+        let dek = self.data_key(&mut tx, save.patient).await?;
+        let id = match save.id {
+            Some(id) => {
+                let owner = sqlx::query("SELECT patient_id FROM exercise_sessions WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found(format!("exercise {id}")))?;
+                if parse_col::<PatientId>(&owner, "patient_id")? != save.patient {
+                    return Err(StoreError::not_found(format!("exercise {id}")));
+                }
+                let state = seal_json(
+                    &dek,
+                    "exercise_sessions",
+                    "state",
+                    &id.to_string(),
+                    save.patient,
+                    &save.state,
+                )?;
+                sqlx::query(
+                    "UPDATE exercise_sessions SET state = $1, completed = $2, updated_at = $3 WHERE id = $4",
+                )
+                .bind(state)
+                .bind(i64::from(save.completed))
+                .bind(at)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+            None => {
+                let id = ExerciseId::from_uuid(new_id());
+                let state = seal_json(
+                    &dek,
+                    "exercise_sessions",
+                    "state",
+                    &id.to_string(),
+                    save.patient,
+                    &save.state,
+                )?;
+                sqlx::query(
+                    "INSERT INTO exercise_sessions (id, patient_id, kind, state, completed, started_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                )
+                .bind(id.to_string())
+                .bind(save.patient.to_string())
+                .bind(save.kind.clone())
+                .bind(state)
+                .bind(i64::from(save.completed))
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::ExerciseSaved,
+            Some(save.patient),
+            Some(format!(
+                "exercise={id} kind={} completed={}",
+                save.kind, save.completed
+            )),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn exercises(&self, actor: &Actor, patient: PatientId) -> Result<Vec<ExerciseRecord>> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let out = self.read_exercises(&mut tx, &dek, patient).await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::ExercisesRead,
+            Some(patient),
+            None,
+        )
+        .await?;
+        Ok(out)
+    }
+
     async fn schedule_checkin(&self, actor: &Actor, new: NewCheckin) -> Result<CheckinId> {
         let id = CheckinId::from_uuid(new_id());
         let (mut tx, slot) = self.begin_write().await?;
@@ -1738,6 +1858,7 @@ impl Store for SqlStore {
             care_plan: self.read_care_plan(&mut tx, &dek, patient).await?,
             checkins: self.read_checkins(&mut tx, &dek, patient).await?,
             measure_schedules: self.read_schedules(&mut tx, patient).await?,
+            exercises: self.read_exercises(&mut tx, &dek, patient).await?,
             audit: self.read_audit(&mut tx, Some(patient)).await?,
             patient: user,
         };
@@ -1772,6 +1893,7 @@ impl Store for SqlStore {
             "DELETE FROM care_plan_items WHERE patient_id = $1",
             "DELETE FROM ai_preferences WHERE patient_id = $1",
             "DELETE FROM checkins WHERE patient_id = $1",
+            "DELETE FROM exercise_sessions WHERE patient_id = $1",
             "DELETE FROM consents WHERE patient_id = $1",
             "DELETE FROM care_team WHERE patient_id = $1",
             "DELETE FROM users WHERE id = $1",

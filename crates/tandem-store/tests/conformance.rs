@@ -215,7 +215,69 @@ conformance!(
     checkins_are_claimed_by_one_worker_only,
     failed_writes_leave_nothing_behind,
     measure_schedules_are_set_and_replaced,
+    exercises_are_saved_resumed_and_private_to_their_patient,
 );
+
+async fn exercises_are_saved_resumed_and_private_to_their_patient(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let q = patient(&s, "other").await;
+    let id = s
+        .save_exercise(
+            &cli(),
+            SaveExercise {
+                id: None,
+                patient: p,
+                kind: "thought_record".into(),
+                state: json!({"step": "situation", "secret": "exercise plaintext"}),
+                completed: false,
+            },
+        )
+        .await
+        .unwrap();
+    s.save_exercise(
+        &cli(),
+        SaveExercise {
+            id: Some(id),
+            patient: p,
+            kind: "thought_record".into(),
+            state: json!({"step": "done"}),
+            completed: true,
+        },
+    )
+    .await
+    .unwrap();
+    let got = s.exercises(&cli(), p).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].completed);
+    assert_eq!(got[0].state, json!({"step": "done"}));
+    // Another patient cannot write to it.
+    assert!(matches!(
+        s.save_exercise(
+            &cli(),
+            SaveExercise {
+                id: Some(id),
+                patient: q,
+                kind: "thought_record".into(),
+                state: json!({}),
+                completed: false
+            }
+        )
+        .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let raw = db.raw_contents(&s).await;
+    assert!(!raw.windows(18).any(|w| w == b"exercise plaintext"));
+    assert_eq!(
+        s.export_patient(&cli(), p).await.unwrap().exercises.len(),
+        1
+    );
+    s.erase_patient(&cli(), p).await.unwrap();
+    assert!(matches!(
+        s.exercises(&cli(), p).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
 
 async fn measure_schedules_are_set_and_replaced(db: TestDb) {
     let s = db.open(MasterKey::generate()).await;

@@ -131,6 +131,19 @@ CREATE TABLE ai_preferences (
     updated_at BIGINT NOT NULL
 );
 
+-- Guided exercises (thought record, activation, grounding, breathing): the step machine's
+-- state, sealed, so a patient can pause and resume and the clinician can see progress.
+CREATE TABLE exercise_sessions (
+    id         TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind       TEXT NOT NULL,
+    state      BLOB NOT NULL,
+    completed  BIGINT NOT NULL DEFAULT 0,
+    started_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX exercise_sessions_by_patient ON exercise_sessions (patient_id, updated_at);
+
 -- Between-session check-ins. claimed_by/claimed_until let several server instances share
 -- the job without sending one twice.
 CREATE TABLE checkins (

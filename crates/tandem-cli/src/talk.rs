@@ -46,6 +46,7 @@ struct Session {
     _tmp: Option<tempfile::TempDir>,
     engine: Engine,
     actor: Actor,
+    patient: tandem_domain::PatientId,
     conversation: ConversationId,
 }
 
@@ -125,6 +126,7 @@ async fn session(settings: &Settings, args: &TalkArgs) -> anyhow::Result<Session
         _tmp: tmp,
         engine,
         actor,
+        patient: pid,
         conversation,
     })
 }
@@ -189,8 +191,9 @@ pub async fn chat(settings: &Settings, args: TalkArgs) -> anyhow::Result<ExitCod
     let interactive = std::io::stdin().is_terminal();
     println!("{}\n", disclosure_banner(locale));
     if interactive {
-        println!("(Type a message and press Enter. Ctrl-D to leave.)");
+        println!("(Type a message and press Enter. /exercise for guided exercises, /pause, /resume. Ctrl-D to leave.)");
     }
+    let mut exercise: Option<tandem_domain::ExerciseId> = None;
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     loop {
@@ -201,6 +204,30 @@ pub async fn chat(settings: &Settings, args: TalkArgs) -> anyhow::Result<ExitCod
         let Some(line) = lines.next() else { break };
         let line = line.context("could not read standard input")?;
         if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(cmd) = line.trim().strip_prefix('/') {
+            exercise = exercise_command(&s, cmd, exercise).await?;
+            continue;
+        }
+        if let Some(id) = exercise {
+            match s.engine.exercise_step(&s.actor, s.patient, id, &line).await {
+                Ok(t) => {
+                    if let Some(crisis) = &t.crisis_response {
+                        println!("tandem> {crisis}\n(The exercise is paused: /resume when you are ready.)");
+                        exercise = None;
+                        continue;
+                    }
+                    if let Some(r) = &t.reflection {
+                        println!("tandem> {r}");
+                    }
+                    println!("tandem> {}", t.prompt.text);
+                    if t.completed {
+                        exercise = None;
+                    }
+                }
+                Err(e) => println!("tandem> {e}"),
+            }
             continue;
         }
         print!("tandem> ");
@@ -239,4 +266,55 @@ pub async fn chat(settings: &Settings, args: TalkArgs) -> anyhow::Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `/exercise [kind]`, `/pause`, `/resume` in `tandem chat`.
+async fn exercise_command(
+    s: &Session,
+    cmd: &str,
+    current: Option<tandem_domain::ExerciseId>,
+) -> anyhow::Result<Option<tandem_domain::ExerciseId>> {
+    use tandem_companion::ExerciseKind;
+    let mut words = cmd.split_whitespace();
+    match words.next().unwrap_or("") {
+        "exercise" | "exercises" => {
+            let wanted = words.next().unwrap_or("");
+            let kind = ExerciseKind::ALL
+                .iter()
+                .copied()
+                .find(|k| k.as_str() == wanted || k.as_str().replace('_', "-") == wanted);
+            match kind {
+                None => {
+                    println!("Guided exercises:");
+                    for k in ExerciseKind::ALL {
+                        println!("  /exercise {:<24} {}", k.as_str(), k.title());
+                    }
+                    Ok(current)
+                }
+                Some(kind) => {
+                    let t = s.engine.start_exercise(&s.actor, s.patient, kind).await?;
+                    println!("tandem> {}\ntandem> {}", kind.title(), t.prompt.text);
+                    Ok(Some(t.exercise))
+                }
+            }
+        }
+        "pause" => {
+            println!("Paused. Your progress is saved: /resume to carry on.");
+            Ok(None)
+        }
+        "resume" => match s.engine.resumable_exercise(&s.actor, s.patient).await? {
+            Some(t) => {
+                println!("tandem> {}\ntandem> {}", t.kind.title(), t.prompt.text);
+                Ok(Some(t.exercise))
+            }
+            None => {
+                println!("There is no paused exercise.");
+                Ok(None)
+            }
+        },
+        other => {
+            println!("Unknown command /{other}. Try /exercise, /pause or /resume.");
+            Ok(current)
+        }
+    }
 }

@@ -174,16 +174,71 @@ impl Engine {
                 return fallback.to_string();
             }
         };
-        let ok = !text.is_empty()
+        let sentence = first_sentence(&text);
+        let ok = !sentence.is_empty()
+            && !echoes(&sentence, instruction)
             && self
                 .safety
-                .guard_output(&text, &GuardContext { user_verdict: None })
+                .guard_output(&sentence, &GuardContext { user_verdict: None })
                 .allowed;
         if ok {
-            text
+            sentence
         } else {
             fallback.to_string()
         }
+    }
+}
+
+/// The reply up to its first sentence end: a reflection is one sentence.
+fn first_sentence(text: &str) -> String {
+    let t = text.trim();
+    let end = t
+        .char_indices()
+        .find(|&(i, c)| {
+            matches!(c, '.' | '!' | '?') && t[i + c.len_utf8()..].starts_with([' ', '\n'])
+        })
+        .map_or(t.len(), |(i, c)| i + c.len_utf8());
+    t[..end].trim().to_string()
+}
+
+/// Small models often repeat their instruction back; such a "reflection" is dropped.
+fn echoes(reply: &str, instruction: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (r, i) = (norm(reply), norm(instruction));
+    let probe: String = r.chars().take(30).collect();
+    r.contains("the patient") || (probe.chars().count() >= 20 && i.contains(&probe))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_instructions_are_detected() {
+        let instr =
+            "The patient is doing a thought record. Reply with exactly one short, warm sentence.";
+        assert!(echoes(
+            "The patient is doing a thought record. In the situation",
+            instr
+        ));
+        assert!(echoes(
+            "Reply with exactly one short, warm sentence please",
+            instr
+        ));
+        assert!(!echoes(
+            "That sounds like a painful thought to have.",
+            instr
+        ));
+        assert_eq!(first_sentence("One here. Two there."), "One here.");
+        assert_eq!(first_sentence("No end"), "No end");
     }
 }
 

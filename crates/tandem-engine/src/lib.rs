@@ -580,9 +580,10 @@ impl Engine {
         Ok(t)
     }
 
-    /// One model call. When `stream` is set, text is released sentence by sentence, each
-    /// release checked by the output guard over everything generated so far; a block stops
-    /// the release (the caller then retries or falls back and replaces what was shown).
+    /// One model call. The reply is cut into sentences as it arrives; a sentence that
+    /// repeats an earlier one is dropped (small models loop), and each new sentence is
+    /// released only if the output guard passes everything accepted so far. A block stops
+    /// generation; the raw text is then returned so the caller's guard decision sees it.
     async fn generate_once(
         &self,
         messages: &[ChatMessage],
@@ -596,27 +597,15 @@ impl Engine {
         req.temperature = self.config.temperature;
         req.seed = self.config.seed;
         let child = cancel.child_token();
-        let mut buf = String::new();
-        let mut released = 0usize;
-        let mut halted = false;
-        let safety = self.safety.clone();
+        let mut acc = Accepted::new(self.safety.clone(), stream);
+        let stopper = child.clone();
         let mut on_token = |piece: &str| {
-            buf.push_str(piece);
-            if !stream || halted {
-                return;
-            }
-            if let Some(end) = last_sentence_end(&buf[released..]) {
-                let upto = released + end;
-                if safety.guard_output(&buf[..upto], ctx).allowed {
-                    on_event(StreamEvent::Delta(&buf[released..upto]));
-                    released = upto;
-                } else {
-                    halted = true;
-                }
+            if acc.push(piece, ctx, &mut *on_event) {
+                stopper.cancel();
             }
         };
         let fut = self.model.generate(&req, &child, &mut on_token);
-        let generation = match tokio::time::timeout(self.config.model_timeout, fut).await {
+        let result = match tokio::time::timeout(self.config.model_timeout, fut).await {
             Ok(r) => r,
             Err(_) => {
                 child.cancel();
@@ -625,20 +614,15 @@ impl Engine {
                     phase: "reply",
                 })
             }
-        }?;
-        let text = generation.text.trim().to_string();
-        if stream && !halted && self.safety.guard_output(&text, ctx).allowed {
-            // Release the tail (after the last sentence end) now that the whole reply passed.
-            let shown = buf.get(..released).unwrap_or("");
-            if let Some(rest) = text.strip_prefix(shown.trim_start()) {
-                if !rest.is_empty() {
-                    on_event(StreamEvent::Delta(rest));
-                }
-            } else {
-                on_event(StreamEvent::Replace(&text));
-            }
-        }
-        Ok((text, generation.completion_tokens))
+        };
+        let completion_tokens = match result {
+            Ok(g) => g.completion_tokens,
+            // We stopped it ourselves (a loop or a guard block): keep what we have.
+            Err(ModelError::Cancelled) if !cancel.is_cancelled() => 0,
+            Err(e) => return Err(e),
+        };
+        acc.finish(ctx, &mut *on_event);
+        Ok((acc.into_reply(), completion_tokens))
     }
 
     fn unavailable_text(&self) -> String {
@@ -688,17 +672,131 @@ impl Engine {
     }
 }
 
-/// Byte offset just past the last sentence end in `s` (". ", "! ", "? " or a newline).
-fn last_sentence_end(s: &str) -> Option<usize> {
+/// Byte offset just past the first sentence end in `s` (". ", "! ", "? " or a newline).
+fn first_sentence_end(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
-    let mut found = None;
     for (i, &b) in bytes.iter().enumerate() {
         let next_is_space = bytes.get(i + 1).is_some_and(|n| *n == b' ' || *n == b'\n');
         if b == b'\n' || (matches!(b, b'.' | b'!' | b'?') && next_is_space) {
-            found = Some(i + 1);
+            return Some(i + 1);
         }
     }
-    found
+    None
+}
+
+/// The reply as it is accepted, sentence by sentence.
+struct Accepted {
+    safety: Arc<SafetyEngine>,
+    stream: bool,
+    buf: String,
+    consumed: usize,
+    out: String,
+    seen: std::collections::HashSet<String>,
+    repeats: usize,
+    blocked: bool,
+}
+
+impl Accepted {
+    /// Stop after this many repeated sentences: the model is looping.
+    const MAX_REPEATS: usize = 2;
+
+    fn new(safety: Arc<SafetyEngine>, stream: bool) -> Accepted {
+        Accepted {
+            safety,
+            stream,
+            buf: String::new(),
+            consumed: 0,
+            out: String::new(),
+            seen: std::collections::HashSet::new(),
+            repeats: 0,
+            blocked: false,
+        }
+    }
+
+    /// Takes a piece; returns true when generation should stop.
+    fn push(
+        &mut self,
+        piece: &str,
+        ctx: &GuardContext<'_>,
+        on_event: &mut (dyn FnMut(StreamEvent<'_>) + Send),
+    ) -> bool {
+        if self.blocked || self.repeats >= Self::MAX_REPEATS {
+            return true;
+        }
+        self.buf.push_str(piece);
+        while let Some(end) = self.buf.get(self.consumed..).and_then(first_sentence_end) {
+            let upto = self.consumed + end;
+            let sentence = self.buf.get(self.consumed..upto).unwrap_or("").to_string();
+            self.consumed = upto;
+            if self.accept(&sentence, ctx, on_event) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn accept(
+        &mut self,
+        sentence: &str,
+        ctx: &GuardContext<'_>,
+        on_event: &mut (dyn FnMut(StreamEvent<'_>) + Send),
+    ) -> bool {
+        let key: String = sentence
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        if key.is_empty() {
+            return false;
+        }
+        if !self.seen.insert(key) {
+            self.repeats += 1;
+            return self.repeats >= Self::MAX_REPEATS;
+        }
+        let piece = if self.out.is_empty() {
+            sentence.trim_start().to_string()
+        } else if sentence.starts_with(char::is_whitespace) {
+            sentence.to_string()
+        } else {
+            format!(" {sentence}")
+        };
+        let candidate = format!("{}{piece}", self.out);
+        if !self.safety.guard_output(&candidate, ctx).allowed {
+            self.blocked = true;
+            return true;
+        }
+        self.out = candidate;
+        if self.stream {
+            on_event(StreamEvent::Delta(&piece));
+        }
+        false
+    }
+
+    /// Handles the text after the last sentence end.
+    fn finish(
+        &mut self,
+        ctx: &GuardContext<'_>,
+        on_event: &mut (dyn FnMut(StreamEvent<'_>) + Send),
+    ) {
+        if self.blocked || self.repeats >= Self::MAX_REPEATS {
+            return;
+        }
+        let tail = self.buf.get(self.consumed..).unwrap_or("").to_string();
+        self.consumed = self.buf.len();
+        if !tail.trim().is_empty() {
+            self.accept(&tail, ctx, on_event);
+        }
+    }
+
+    /// The accepted reply; when the guard blocked, everything generated, so the caller's
+    /// guard decision sees what was blocked.
+    fn into_reply(self) -> String {
+        if self.blocked {
+            self.buf.trim().to_string()
+        } else {
+            self.out.trim_end().to_string()
+        }
+    }
 }
 
 /// The locale the fixed companion texts use for a BCP 47 tag.
@@ -712,9 +810,39 @@ mod tests {
 
     #[test]
     fn sentence_ends_are_found() {
-        assert_eq!(last_sentence_end("Hi there. How"), Some(9));
-        assert_eq!(last_sentence_end("No end yet"), None);
-        assert_eq!(last_sentence_end("3.5 is a number"), None);
-        assert_eq!(last_sentence_end("One.\nTwo"), Some(5));
+        assert_eq!(first_sentence_end("Hi there. How. Are"), Some(9));
+        assert_eq!(first_sentence_end("No end yet"), None);
+        assert_eq!(first_sentence_end("3.5 is a number"), None);
+        assert_eq!(first_sentence_end("One.\nTwo"), Some(4));
+    }
+
+    #[test]
+    fn repeated_sentences_are_dropped_and_loops_stop() {
+        let safety = Arc::new(SafetyEngine::load_default().unwrap());
+        let ctx = GuardContext { user_verdict: None };
+        let mut shown = String::new();
+        let mut on = |e: StreamEvent<'_>| {
+            if let StreamEvent::Delta(d) = e {
+                shown.push_str(d);
+            }
+        };
+        let mut acc = Accepted::new(safety, true);
+        let mut stopped = false;
+        for piece in [
+            "I'm here. ",
+            "How are you? ",
+            "I'm here. ",
+            "I'm  HERE! ",
+            "Never shown.",
+        ] {
+            stopped = acc.push(piece, &ctx, &mut on);
+            if stopped {
+                break;
+            }
+        }
+        assert!(stopped, "two repeats stop generation");
+        acc.finish(&ctx, &mut on);
+        assert_eq!(acc.into_reply(), "I'm here. How are you?");
+        assert_eq!(shown.trim_end(), "I'm here. How are you?");
     }
 }

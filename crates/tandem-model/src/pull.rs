@@ -284,6 +284,15 @@ fn finish_verified(
         ));
     }
     tmp.flush().map_err(|e| format!("flushing: {e}"))?;
+    // Temp files are created 0600; the model is not secret, and the service may run as
+    // another user than the one who pulled it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| format!("setting permissions: {e}"))?;
+    }
     tmp.as_file()
         .sync_all()
         .map_err(|e| format!("syncing: {e}"))?;

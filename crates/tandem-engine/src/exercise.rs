@@ -217,6 +217,16 @@ fn echoes(reply: &str, instruction: &str) -> bool {
     r.contains("the patient") || (probe.chars().count() >= 20 && i.contains(&probe))
 }
 
+fn to_json(state: &ExerciseState) -> Result<serde_json::Value, EngineError> {
+    serde_json::to_value(state)
+        .map_err(|e| EngineError::Exercise(format!("could not save the exercise: {e}")))
+}
+
+fn from_json(v: serde_json::Value) -> Result<ExerciseState, EngineError> {
+    serde_json::from_value(v)
+        .map_err(|e| StoreError::Corrupt(format!("saved exercise state is unreadable: {e}")).into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,14 +250,4 @@ mod tests {
         assert_eq!(first_sentence("One here. Two there."), "One here.");
         assert_eq!(first_sentence("No end"), "No end");
     }
-}
-
-fn to_json(state: &ExerciseState) -> Result<serde_json::Value, EngineError> {
-    serde_json::to_value(state)
-        .map_err(|e| EngineError::Exercise(format!("could not save the exercise: {e}")))
-}
-
-fn from_json(v: serde_json::Value) -> Result<ExerciseState, EngineError> {
-    serde_json::from_value(v)
-        .map_err(|e| StoreError::Corrupt(format!("saved exercise state is unreadable: {e}")).into())
 }

@@ -489,18 +489,7 @@ impl Engine {
         prov["dropped_turns"] = json!(assembled.dropped_turns);
         prov["summary_included"] = json!(assembled.summary_included);
 
-        let mut messages: Vec<ChatMessage> = assembled
-            .messages
-            .iter()
-            .map(|m| ChatMessage {
-                role: match m.role {
-                    tandem_companion::Role::System => ModelRole::System,
-                    tandem_companion::Role::User => ModelRole::User,
-                    tandem_companion::Role::Assistant => ModelRole::Assistant,
-                },
-                content: m.content.clone(),
-            })
-            .collect();
+        let mut messages = to_chat(&assembled.messages);
         let ctx = GuardContext {
             user_verdict: Some(verdict),
         };
@@ -650,8 +639,7 @@ impl Engine {
             .summaries(actor, patient)
             .await?
             .into_iter()
-            .filter(|s| s.conversation == first.conversation)
-            .next_back()
+            .rfind(|s| s.conversation == first.conversation)
             .map(|s| s.text))
     }
 
@@ -670,6 +658,21 @@ impl Engine {
     ) -> Result<Option<NewSummary>, EngineError> {
         summary::summarise(self, actor, conversation).await
     }
+}
+
+/// The assembled prompt in the model crate's types.
+pub(crate) fn to_chat(messages: &[tandem_companion::PromptMessage]) -> Vec<ChatMessage> {
+    messages
+        .iter()
+        .map(|m| ChatMessage {
+            role: match m.role {
+                tandem_companion::Role::System => ModelRole::System,
+                tandem_companion::Role::User => ModelRole::User,
+                tandem_companion::Role::Assistant => ModelRole::Assistant,
+            },
+            content: m.content.clone(),
+        })
+        .collect()
 }
 
 /// Byte offset just past the first sentence end in `s` (". ", "! ", "? " or a newline).

@@ -3,7 +3,7 @@
 use serde_json::json;
 use tandem_companion::{label_summary, summary_request, Budget, Turn};
 use tandem_domain::ConversationId;
-use tandem_model::{CancellationToken, ChatMessage, ChatRequest, Role as ModelRole};
+use tandem_model::{CancellationToken, ChatRequest};
 use tandem_store::{Actor, NewSummary, StoreError};
 
 use crate::{Engine, EngineError};
@@ -24,8 +24,7 @@ pub(crate) async fn summarise(
         .summaries(actor, patient)
         .await?
         .into_iter()
-        .filter(|s| s.conversation == conversation)
-        .next_back();
+        .rfind(|s| s.conversation == conversation);
     let start = match &previous {
         Some(p) => messages
             .iter()
@@ -52,19 +51,7 @@ pub(crate) async fn summarise(
         &count,
     );
     let covered = req.covered_turns.clamp(1, pending.len());
-    let mut chat = ChatRequest::new(
-        req.messages
-            .iter()
-            .map(|m| ChatMessage {
-                role: match m.role {
-                    tandem_companion::Role::System => ModelRole::System,
-                    tandem_companion::Role::User => ModelRole::User,
-                    tandem_companion::Role::Assistant => ModelRole::Assistant,
-                },
-                content: m.content.clone(),
-            })
-            .collect(),
-    );
+    let mut chat = ChatRequest::new(crate::to_chat(&req.messages));
     chat.max_tokens = 200;
     chat.temperature = 0.2;
     chat.seed = engine.config().seed;

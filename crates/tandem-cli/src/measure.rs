@@ -55,6 +55,15 @@ pub enum MeasureCommand {
         #[arg(long)]
         patient: String,
     },
+    /// Export a patient's completed measures as a FHIR R4 Bundle (QuestionnaireResponse and
+    /// Observation per assessment) for an electronic health record
+    Fhir {
+        #[arg(long)]
+        patient: String,
+        /// Output file (default: standard output)
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Draw a patient's score trajectory as SVG
     Chart {
         #[arg(long)]
@@ -155,6 +164,50 @@ pub async fn run(settings: Option<&Settings>, cmd: MeasureCommand) -> anyhow::Re
                 .due_measures(&operator(), pid, OffsetDateTime::now_utc())
                 .await?;
             println!("{}", serde_json::to_string_pretty(&due)?);
+        }
+        MeasureCommand::Fhir { patient, out } => {
+            let settings = settings.ok_or_else(|| anyhow!("no settings"))?;
+            let store = open_store(settings).await?;
+            let (_, pid) = find_patient(&store, &patient).await?;
+            let subject = format!("Patient/{pid}");
+            let mut entries = Vec::new();
+            for a in store.assessments(&operator(), pid).await? {
+                let Some(inst) = reg.get(&a.instrument) else {
+                    continue;
+                };
+                let score = reg.score(&inst.id, &a.answers)?;
+                let at = OffsetDateTime::from_unix_timestamp_nanos(
+                    i128::from(a.completed_at_ms) * 1_000_000,
+                )
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                let mut qr =
+                    tandem_measures::fhir_questionnaire_response(inst, &score, &subject, at)
+                        .map_err(|e| anyhow!("{e}"))?;
+                let qr_id = format!("qr-{}", a.id);
+                qr["id"] = serde_json::json!(qr_id);
+                let mut obs = tandem_measures::fhir_observation(
+                    inst,
+                    &score,
+                    &subject,
+                    at,
+                    Some(&format!("QuestionnaireResponse/{qr_id}")),
+                )
+                .map_err(|e| anyhow!("{e}"))?;
+                obs["id"] = serde_json::json!(format!("obs-{}", a.id));
+                entries.push(serde_json::json!({"resource": qr}));
+                entries.push(serde_json::json!({"resource": obs}));
+            }
+            let bundle = serde_json::json!({
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": entries,
+            });
+            let text = serde_json::to_string_pretty(&bundle)?;
+            match out {
+                None => println!("{text}"),
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("could not write {}", path.display()))?,
+            }
         }
         MeasureCommand::Chart {
             patient,

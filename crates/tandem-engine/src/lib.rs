@@ -63,6 +63,7 @@ pub enum TurnAction {
     ModelUnavailable,
     ConsentWithdrawn,
     Summarised,
+    MeasureInvitation,
 }
 
 /// A risk event the clinician must see. Sent on the engine's alert channel.
@@ -148,6 +149,7 @@ pub struct Engine {
     library: Arc<Library>,
     config: EngineConfig,
     alerts: broadcast::Sender<AlertEvent>,
+    care: Option<Arc<tandem_care::Care>>,
 }
 
 impl Engine {
@@ -166,7 +168,15 @@ impl Engine {
             library,
             config,
             alerts,
+            care: None,
         }
+    }
+
+    /// With care services, the companion invites the patient to complete measures that are
+    /// due (once per conversation each).
+    pub fn with_care(mut self, care: Arc<tandem_care::Care>) -> Engine {
+        self.care = Some(care);
+        self
     }
 
     /// Live alerts for clinicians (the web server forwards them over SSE).
@@ -306,6 +316,12 @@ impl Engine {
                 let extra = format!("\n\n{res}");
                 on_event(StreamEvent::Delta(&extra));
                 reply.push_str(&extra);
+            } else if let Some(invite) = self.measure_invitation(actor, patient, &history).await {
+                prov["measure_invitation"] = json!(invite.0);
+                actions.push(TurnAction::MeasureInvitation);
+                let extra = format!("\n\n{}", invite.1);
+                on_event(StreamEvent::Delta(&extra));
+                reply.push_str(&extra);
             }
             reply
         };
@@ -370,6 +386,45 @@ impl Engine {
             .await?
             .iter()
             .any(|c| c.kind == ConsentKind::AiProcessing && c.granted))
+    }
+
+    /// The first due measure not yet offered in this conversation: (instrument, text).
+    /// Never offered in a turn that carried risk (resources come first then).
+    async fn measure_invitation(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        history: &[Message],
+    ) -> Option<(String, String)> {
+        let care = self.care.as_ref()?;
+        let due = match care
+            .due_measures(actor, patient, time::OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check due measures");
+                return None;
+            }
+        };
+        let offered: Vec<&str> = history
+            .iter()
+            .filter_map(|m| m.provenance.as_ref()?.get("measure_invitation")?.as_str())
+            .collect();
+        let next = due
+            .iter()
+            .find(|d| d.status.is_due() && !offered.contains(&d.instrument.as_str()))?;
+        let name = care
+            .registry()
+            .get(&next.instrument)
+            .map_or(next.instrument.clone(), |i| i.name.clone());
+        Some((
+            next.instrument.clone(),
+            format!(
+                "By the way, your care team has asked you to fill in a short questionnaire, the {name}. It takes a couple of minutes, and it helps you and your clinician see how things are changing. You can find it under Measures (or `tandem measure fill {}`).",
+                next.instrument
+            ),
+        ))
     }
 
     fn consent_off_text(&self) -> String {

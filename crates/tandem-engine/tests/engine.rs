@@ -473,3 +473,44 @@ async fn an_exercise_answer_that_reveals_a_crisis_gets_the_crisis_response_and_p
     let events = f.store.risk_events(&f.actor, f.patient).await.unwrap();
     assert_eq!(events[0].source, "exercise");
 }
+
+#[tokio::test]
+async fn a_due_measure_is_offered_once_per_conversation() {
+    use tandem_care::Care;
+    use tandem_measures::Registry;
+    let f = fx(vec![FakeReply::Text("I'm glad you're here.".into())], true).await;
+    let care = Arc::new(Care::new(
+        f.store.clone(),
+        Arc::new(Registry::builtin().unwrap()),
+    ));
+    care.set_schedule(
+        &Actor::system("test"),
+        f.patient,
+        "PHQ-9",
+        14,
+        3,
+        time::OffsetDateTime::now_utc() - time::Duration::days(1),
+    )
+    .await
+    .unwrap();
+    let f = Fx {
+        engine: f.engine.clone().with_care(care),
+        ..f
+    };
+    let (first, _) = say(&f, "hi").await;
+    assert!(
+        first.actions.contains(&TurnAction::MeasureInvitation),
+        "{:?}",
+        first.actions
+    );
+    assert!(
+        first.reply.contains("PHQ-9") || first.reply.contains("Patient Health Questionnaire"),
+        "{}",
+        first.reply
+    );
+    let (second, _) = say(&f, "ok, later").await;
+    assert!(
+        !second.actions.contains(&TurnAction::MeasureInvitation),
+        "offered once"
+    );
+}

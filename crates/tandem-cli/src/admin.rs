@@ -119,21 +119,21 @@ pub fn init(over: &Overrides) -> anyhow::Result<()> {
     ensure_data_dir(&settings.data_dir)?;
     let cfg = settings.data_dir.join(CONFIG_FILE);
     if cfg.exists() {
-        println!(
+        outln!(
             "Config file {} already exists; left as it is.",
             cfg.display()
         );
     } else {
         std::fs::write(&cfg, config::template(&settings.data_dir))
             .with_context(|| format!("could not write {}", cfg.display()))?;
-        println!("Wrote commented config file {}", cfg.display());
+        outln!("Wrote commented config file {}", cfg.display());
     }
     MasterKey::generate().write_new(&settings.master_key_file)?;
-    println!(
+    outln!(
         "Wrote new master key {} (mode 0600). Back it up separately from the database.",
         settings.master_key_file.display()
     );
-    println!("Next: `tandem user add --role clinician --name NAME`, then `tandem serve`.");
+    outln!("Next: `tandem user add --role clinician --name NAME`, then `tandem serve`.");
     Ok(())
 }
 
@@ -214,7 +214,7 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<ExitC
                     },
                 )
                 .await?;
-            println!("{}", user.id);
+            outln!("{}", user.id);
             eprintln!("Created {} {}.", user.role, user.username);
         }
         UserCommand::List => {
@@ -236,7 +236,7 @@ pub async fn team(settings: &Settings, cmd: TeamCommand) -> anyhow::Result<ExitC
             let c = find_user(&store, &clinician).await?;
             let (p, pid) = find_patient(&store, &patient).await?;
             store.assign_care_team(&cli_actor(), c.id, pid).await?;
-            println!("{} is on the care team of {}.", c.username, p.username);
+            outln!("{} is on the care team of {}.", c.username, p.username);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -251,7 +251,7 @@ pub async fn db(settings: &Settings, cmd: DbCommand) -> anyhow::Result<ExitCode>
             }
             let store = SqlStore::connect(settings.database_url.expose_secret(), key).await?;
             let n = store.migrate().await?;
-            println!("Applied {n} migration(s); the schema is up to date.");
+            outln!("Applied {n} migration(s); the schema is up to date.");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -264,14 +264,14 @@ pub async fn audit(settings: &Settings, cmd: AuditCommand) -> anyhow::Result<Exi
             let report = store.verify_audit().await?;
             match report.first_break {
                 None => {
-                    println!(
+                    outln!(
                         "Audit log intact: {} entries verified.",
                         report.entries_checked
                     );
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(b) => {
-                    println!(
+                    outln!(
                         "Audit log BROKEN at entry {}: {b}. {} entries before it verified.",
                         b.seq(),
                         report.entries_checked
@@ -321,12 +321,12 @@ pub async fn keys(settings: &Settings, cmd: KeysCommand) -> anyhow::Result<ExitC
                     current.display()
                 )
             })?;
-            println!(
+            outln!(
                 "Re-wrapped {n} data key(s) under the new master key {} (id {}).",
                 current.display(),
                 new_key.id()
             );
-            println!(
+            outln!(
                 "The old key is at {}: destroy it once the new key is backed up (backups made before now need it).",
                 retired.display()
             );
@@ -349,7 +349,7 @@ pub async fn patient(settings: &Settings, cmd: PatientCommand) -> anyhow::Result
             let export = store.export_patient(&cli_actor(), pid).await?;
             let json = serde_json::to_string_pretty(&export)?;
             match args.out {
-                None => println!("{json}"),
+                None => outln!("{json}"),
                 Some(path) => {
                     write_private(&path, json.as_bytes())?;
                     eprintln!("Wrote {}", path.display());
@@ -376,7 +376,7 @@ pub async fn patient(settings: &Settings, cmd: PatientCommand) -> anyhow::Result
             let mut actor = cli_actor();
             actor.reason = args.reason;
             let report = store.erase_patient(&actor, pid).await?;
-            println!(
+            outln!(
                 "Erased patient {}: data key destroyed, {} row(s) deleted; the audit log records the erasure.",
                 report.patient, report.rows_deleted
             );

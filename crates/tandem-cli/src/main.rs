@@ -2,6 +2,15 @@
 //! store, the vault and the server; errors are printed as one clear sentence (with what
 //! to do) and a non-zero exit, never a panic.
 
+/// `println!` that returns an error instead of panicking when stdout is closed
+/// (`tandem safety eval ... | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 mod admin;
 mod config;
 mod measure;

@@ -94,14 +94,14 @@ pub async fn run(settings: Option<&Settings>, cmd: MeasureCommand) -> anyhow::Re
     match cmd {
         MeasureCommand::List => {
             for i in reg.instruments() {
-                println!("{:<8} {} ({} items)", i.id, i.name, i.items.len());
+                outln!("{:<8} {} ({} items)", i.id, i.name, i.items.len());
             }
         }
         MeasureCommand::Score {
             instrument,
             answers,
         } => match score_answers_json(&reg, &instrument, &answers) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => outln!("{json}"),
             Err(e) => bail!("{e}"),
         },
         MeasureCommand::Fill {
@@ -123,15 +123,15 @@ pub async fn run(settings: Option<&Settings>, cmd: MeasureCommand) -> anyhow::Re
                     OffsetDateTime::now_utc(),
                 )
                 .await?;
-            println!("{}", sub.score.to_json());
+            outln!("{}", sub.score.to_json());
             if sub.risk_event.is_some() {
-                println!("These answers opened the safety flow: the care team has been alerted.");
+                outln!("These answers opened the safety flow: the care team has been alerted.");
             }
             if sub.offer_cssrs {
-                println!("Next, please complete the C-SSRS screener: tandem measure fill C-SSRS --patient {patient}");
+                outln!("Next, please complete the C-SSRS screener: tandem measure fill C-SSRS --patient {patient}");
             }
             if let Some(step) = sub.step_up {
-                println!("{}", step.patient_message);
+                outln!("{}", step.patient_message);
             }
         }
         MeasureCommand::Schedule {
@@ -153,7 +153,7 @@ pub async fn run(settings: Option<&Settings>, cmd: MeasureCommand) -> anyhow::Re
                 OffsetDateTime::now_utc(),
             )
             .await?;
-            println!("{id} every {every_days} day(s) for {}.", user.username);
+            outln!("{id} every {every_days} day(s) for {}.", user.username);
         }
         MeasureCommand::Due { patient } => {
             let settings = settings.ok_or_else(|| anyhow!("no settings"))?;
@@ -163,7 +163,7 @@ pub async fn run(settings: Option<&Settings>, cmd: MeasureCommand) -> anyhow::Re
             let due = care
                 .due_measures(&operator(), pid, OffsetDateTime::now_utc())
                 .await?;
-            println!("{}", serde_json::to_string_pretty(&due)?);
+            outln!("{}", serde_json::to_string_pretty(&due)?);
         }
         MeasureCommand::Fhir { patient, out } => {
             let settings = settings.ok_or_else(|| anyhow!("no settings"))?;
@@ -204,7 +204,7 @@ pub async fn run(settings: Option<&Settings>, cmd: MeasureCommand) -> anyhow::Re
             });
             let text = serde_json::to_string_pretty(&bundle)?;
             match out {
-                None => println!("{text}"),
+                None => outln!("{text}"),
                 Some(path) => std::fs::write(&path, text)
                     .with_context(|| format!("could not write {}", path.display()))?,
             }
@@ -236,7 +236,7 @@ pub async fn run(settings: Option<&Settings>, cmd: MeasureCommand) -> anyhow::Re
                 .collect();
             let svg = trajectory_svg(inst, &series, &ChartOptions::default());
             match out {
-                None => println!("{svg}"),
+                None => outln!("{svg}"),
                 Some(path) => std::fs::write(&path, svg)
                     .with_context(|| format!("could not write {}", path.display()))?,
             }

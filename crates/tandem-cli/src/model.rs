@@ -28,7 +28,7 @@ pub async fn run(settings: &Settings, cmd: ModelCommand) -> anyhow::Result<ExitC
         ModelCommand::Pull { dir } => {
             let dir = dir.unwrap_or_else(|| settings.data_dir.join("models"));
             let path = pull(&dir).await?;
-            println!("{}", path.display());
+            outln!("{}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)

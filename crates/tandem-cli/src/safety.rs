@@ -47,12 +47,15 @@ pub fn run(cmd: SafetyCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("could not read {}", cases.display()))?;
             let report = evaluate(&engine, &text).map_err(|e| anyhow!("{e}"))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!("{report}");
+                outln!("{report}");
             }
         }
-        SafetyCommand::Protocol => print!("{}", engine.protocol_markdown()),
+        SafetyCommand::Protocol => {
+            use std::io::Write as _;
+            write!(std::io::stdout(), "{}", engine.protocol_markdown())?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

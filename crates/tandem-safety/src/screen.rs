@@ -389,9 +389,11 @@ impl Lexicon {
                     lvl = Level::Imminent;
                 }
             }
-            // A wish to do the act with a time attached ("I want to kill myself tonight")
-            // is treated as intent: C-SSRS counts a time frame as a step towards acting.
+            // A wish to end one's life with a time attached ("I want to kill myself tonight")
+            // is treated as intent: a time frame is a step towards acting. Self-harm urges
+            // with a time stay moderate (urges, per the level mapping).
             if g.kind == RiskKind::Act
+                && g.category == Category::Suicide
                 && !intent
                 && !planned
                 && a.in_sentence(self, Effect::Timing, h)

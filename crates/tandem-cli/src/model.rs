@@ -28,6 +28,8 @@ pub async fn run(settings: &Settings, cmd: ModelCommand) -> anyhow::Result<ExitC
         ModelCommand::Pull { dir } => {
             let dir = dir.unwrap_or_else(|| settings.data_dir.join("models"));
             let path = pull(&dir).await?;
+            // Absolute, so scripts can export it and use it from any directory.
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
             outln!("{}", path.display());
         }
     }

@@ -591,7 +591,7 @@ impl SqlStore {
     ) -> Result<Vec<Consent>> {
         let rows = sqlx::query(
             "SELECT kind, granted, recorded_at, recorded_by FROM consents \
-             WHERE patient_id = $1 ORDER BY recorded_at, id",
+             WHERE patient_id = $1 ORDER BY seq",
         )
         .bind(patient.to_string())
         .fetch_all(&mut *conn)
@@ -1014,8 +1014,8 @@ impl Store for SqlStore {
         let (mut tx, slot) = self.begin_write().await?;
         self.require_patient(&mut tx, patient).await?;
         sqlx::query(
-            "INSERT INTO consents (id, patient_id, kind, granted, recorded_at, recorded_by) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO consents (id, patient_id, kind, granted, recorded_at, recorded_by, seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(new_id().to_string())
         .bind(patient.to_string())
@@ -1023,6 +1023,7 @@ impl Store for SqlStore {
         .bind(i64::from(granted))
         .bind(now_ms())
         .bind(actor.id.clone())
+        .bind(slot.seq)
         .execute(&mut *tx)
         .await?;
         self.commit_audited(

@@ -34,9 +34,12 @@ CREATE TABLE consents (
     kind        TEXT NOT NULL,
     granted     BIGINT NOT NULL,
     recorded_at BIGINT NOT NULL,
-    recorded_by TEXT
+    recorded_by TEXT,
+    -- The audit sequence number of the write: a total order, so the latest decision wins
+    -- even when two are recorded in the same millisecond.
+    seq         BIGINT NOT NULL
 );
-CREATE INDEX consents_by_patient ON consents (patient_id, recorded_at);
+CREATE INDEX consents_by_patient ON consents (patient_id, seq);
 
 CREATE TABLE conversations (
     id         TEXT PRIMARY KEY,

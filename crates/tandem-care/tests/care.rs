@@ -124,8 +124,8 @@ async fn a_high_risk_cssrs_screen_raises_a_high_risk_event_without_offering_itse
     let inst = f.care.registry().get("cssrs").unwrap();
     // Yes to wish to be dead, active thoughts, method and intent; no plan, no recent behaviour.
     let mut a = vec![Some(0u8); inst.items.len()];
-    for i in 0..4 {
-        a[i] = Some(1);
+    for answer in a.iter_mut().take(4) {
+        *answer = Some(1);
     }
     let sub = f
         .care

@@ -666,8 +666,7 @@ impl Engine {
             .summaries(actor, patient)
             .await?
             .into_iter()
-            .filter(|s| s.conversation == first.conversation)
-            .next_back()
+            .rfind(|s| s.conversation == first.conversation)
             .map(|s| s.text))
     }
 

@@ -24,8 +24,7 @@ pub(crate) async fn summarise(
         .summaries(actor, patient)
         .await?
         .into_iter()
-        .filter(|s| s.conversation == conversation)
-        .next_back();
+        .rfind(|s| s.conversation == conversation);
     let start = match &previous {
         Some(p) => messages
             .iter()

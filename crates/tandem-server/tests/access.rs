@@ -269,7 +269,6 @@ fn router_path(path: &str) -> String {
             "/patients/{id}/conversations/{cid}",
         )
         .replace("{pid}", "{id}")
-        .replace("/items/{item}", "/items/{item}")
         .replace("/talk-requests/{talk}", "/talk-requests/{rid}")
 }
 

@@ -422,6 +422,9 @@ pub async fn submit_measure(
         .care
         .submit_assessment(&me.actor, me.patient, &instrument, &req.answers, st.now())
         .await?;
+    if let Some(id) = s.risk_event {
+        publish_measure_alert(&st, &me, id).await?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -432,6 +435,38 @@ pub async fn submit_measure(
             "step_up_message": s.step_up.as_ref().map(|r| r.patient_message.clone()),
         })),
     ))
+}
+
+/// A questionnaire that opened the safety flow reaches the live alert stream too.
+async fn publish_measure_alert(
+    st: &AppState,
+    me: &PatientSession,
+    id: RiskEventId,
+) -> ApiResult<()> {
+    let Some(ev) = st
+        .store
+        .risk_events(&me.actor, me.patient)
+        .await?
+        .into_iter()
+        .find(|e| e.id == id)
+    else {
+        return Ok(());
+    };
+    let level: tandem_safety::Level =
+        serde_json::from_value(Value::String(ev.level.clone())).unwrap_or_default();
+    let categories: Vec<tandem_safety::Category> = ev
+        .categories
+        .iter()
+        .filter_map(|c| serde_json::from_value(Value::String(c.clone())).ok())
+        .collect();
+    st.engine.publish_alert(tandem_engine::AlertEvent {
+        risk_event: id,
+        patient: me.patient,
+        urgent: level >= tandem_safety::Level::High,
+        level,
+        categories,
+    });
+    Ok(())
 }
 
 async fn chart(
@@ -1205,12 +1240,7 @@ pub async fn admin_create_user(
             },
         )
         .await?;
-    if let Some(p) = user.patient_id() {
-        // Patients start with the companion on; they can withdraw in My data.
-        st.store
-            .record_consent(&me.actor, p, ConsentKind::AiProcessing, true)
-            .await?;
-    }
+    // Consent to AI processing is the patient's own decision: the chat page asks for it.
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 

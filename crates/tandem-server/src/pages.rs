@@ -238,6 +238,7 @@ pub struct MessageView {
 #[template(path = "chat.html")]
 struct ChatPage {
     nav: Nav,
+    ai_on: bool,
     conversation: Option<String>,
     messages: Vec<MessageView>,
 }
@@ -267,8 +268,16 @@ async fn chat(State(st): State<AppState>, me: PatientSession) -> PageResult {
             });
         }
     }
+    let ai_on = st
+        .store
+        .consents(me.patient)
+        .await
+        .map_err(|e| page_err(e.into()))?
+        .iter()
+        .any(|c| c.kind == tandem_domain::ConsentKind::AiProcessing && c.granted);
     Ok(render(&ChatPage {
         nav,
+        ai_on,
         conversation: latest.map(|c| c.id.to_string()),
         messages,
     }))

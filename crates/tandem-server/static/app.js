@@ -6,6 +6,10 @@
 (function () {
   var meta = document.querySelector('meta[name="csrf-token"]');
   var csrf = meta ? meta.getAttribute('content') : '';
+  // On a record opened with emergency (break-glass) access, every change carries the reason.
+  var glass = document.querySelector('[data-break-glass-reason]');
+  var apiHeaders = { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf };
+  if (glass) { apiHeaders['X-Break-Glass-Reason'] = glass.getAttribute('data-break-glass-reason'); }
 
   function pick(obj, path) {
     return path.split('.').reduce(function (o, k) { return o == null ? o : o[k]; }, obj);
@@ -48,7 +52,7 @@
     fetch(form.dataset.api, {
       method: form.dataset.method || 'POST',
       credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      headers: apiHeaders,
       body: JSON.stringify(formJson(form))
     }).then(function (resp) {
       return resp.text().then(function (t) {

@@ -566,6 +566,10 @@ async fn measures_mood_exercises_talk_requests_and_consent_work_and_shape_the_ca
     assert_eq!(r.status(), 204);
     let due = s.json("/api/v1/measures/due").await;
     assert_eq!(due["measures"][0]["status"]["status"], "due");
+    let live = clin.get("/api/v1/alerts/stream").send().await.unwrap();
+    let mut stream = live.bytes_stream();
+    let mut buf = String::new();
+    next_event(&mut stream, &mut buf, "ready").await;
     // Item 9 answered "more than half the days": a risk flag and a step-up message.
     let r = s
         .post("/api/v1/measures/phq9")
@@ -578,6 +582,9 @@ async fn measures_mood_exercises_talk_requests_and_consent_work_and_shape_the_ca
     assert_eq!(sub["risk_flag"], true);
     assert!(sub["step_up_message"].as_str().is_some());
     assert!(sub["score"]["total"].as_u64().unwrap() >= 20);
+    let alert = next_event(&mut stream, &mut buf, "alert").await;
+    assert_eq!(alert["level"], "high");
+    assert_eq!(alert["username"], "pat");
     let bad = s
         .post("/api/v1/measures/phq9")
         .json(&json!({"answers": [9]}))
@@ -697,4 +704,81 @@ async fn before_the_model_loads_the_companion_cannot_reply_but_crises_are_answer
     let cid = new_conversation(&s).await;
     let events = say(&s, &cid, "Hello?").await;
     assert_eq!(done(&events)["reply"], "Loaded now.");
+}
+
+#[tokio::test]
+async fn an_admin_creates_accounts_and_teams_and_the_patient_decides_on_ai_consent() {
+    let w = world().await;
+    w.t.user("admin", Role::Admin).await;
+    let a = w.t.login("admin").await;
+    let r = a
+        .post("/api/v1/admin/users")
+        .json(&json!({"username": "sam", "password": "a long enough password", "role": "patient"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let sam: Value = r.json().await.unwrap();
+    let r = a
+        .post("/api/v1/admin/teams")
+        .json(&json!({"clinician": w.clinician.id.to_string(), "patient": sam["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let short = a
+        .post("/api/v1/admin/users")
+        .json(&json!({"username": "kim", "password": "short", "role": "patient"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 400);
+
+    let c = common::browser();
+    let r = c
+        .post(w.t.url("/login"))
+        .json(&json!({"username": "sam", "password": "a long enough password"}))
+        .send()
+        .await
+        .unwrap();
+    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page = c
+        .get(w.t.url("/chat"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"consent-prompt\""),
+        "no consent given yet"
+    );
+    let r = c
+        .post(w.t.url("/api/v1/me/consent"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"ai_processing": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let page = c
+        .get(w.t.url("/chat"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("id=\"consent-prompt\""));
+    let clin = w.t.login("clin").await;
+    let rows = clin.json("/api/v1/patients").await;
+    assert!(rows["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["username"] == "sam"));
 }

@@ -198,6 +198,10 @@ fn is_page(path: &str) -> bool {
 /// Finds the caller's session and checks CSRF on state-changing requests.
 pub async fn session_layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    // Assets and probes need no session (and should not cost a database write each).
+    if path.starts_with("/static/") || path == "/healthz" || path == "/readyz" {
+        return next.run(req).await;
+    }
     let (token, via_bearer) = match bearer_token(req.headers()) {
         Some(t) => (Some(t), true),
         None => (cookie_token(req.headers()), false),

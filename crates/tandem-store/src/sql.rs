@@ -591,7 +591,7 @@ impl SqlStore {
     ) -> Result<Vec<Consent>> {
         let rows = sqlx::query(
             "SELECT kind, granted, recorded_at, recorded_by FROM consents \
-             WHERE patient_id = $1 ORDER BY recorded_at, id",
+             WHERE patient_id = $1 ORDER BY audit_seq",
         )
         .bind(patient.to_string())
         .fetch_all(&mut *conn)
@@ -1077,8 +1077,8 @@ impl Store for SqlStore {
         let (mut tx, slot) = self.begin_write().await?;
         self.require_patient(&mut tx, patient).await?;
         sqlx::query(
-            "INSERT INTO consents (id, patient_id, kind, granted, recorded_at, recorded_by) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO consents (id, patient_id, kind, granted, recorded_at, recorded_by, audit_seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(new_id().to_string())
         .bind(patient.to_string())
@@ -1086,6 +1086,7 @@ impl Store for SqlStore {
         .bind(i64::from(granted))
         .bind(now_ms())
         .bind(actor.id.clone())
+        .bind(slot.seq)
         .execute(&mut *tx)
         .await?;
         self.commit_audited(

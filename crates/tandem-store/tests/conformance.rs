@@ -222,7 +222,27 @@ conformance!(
     talk_requests_and_moods_are_sealed_audited_exported_and_erased,
     disabling_a_user_ends_their_sessions,
     care_plan_items_change_status,
+    consent_decisions_keep_their_order_within_a_millisecond,
 );
+
+async fn consent_decisions_keep_their_order_within_a_millisecond(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    // Many decisions in quick succession: the last one made is the one that holds.
+    for i in 0..30 {
+        s.record_consent(&cli(), p, ConsentKind::AiProcessing, i % 2 == 0)
+            .await
+            .unwrap();
+    }
+    let ai = s
+        .consents(p)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.kind == ConsentKind::AiProcessing)
+        .unwrap();
+    assert!(!ai.granted, "decision 29 (withdrawn) is the latest");
+}
 
 async fn sessions_are_stored_hashed_touched_and_ended(db: TestDb) {
     let s = db.open(MasterKey::generate()).await;

@@ -34,9 +34,11 @@ CREATE TABLE consents (
     kind        TEXT NOT NULL,
     granted     BIGINT NOT NULL,
     recorded_at BIGINT NOT NULL,
-    recorded_by TEXT
+    recorded_by TEXT,
+    -- The audit entry's sequence number: orders two decisions made in the same millisecond.
+    audit_seq   BIGINT NOT NULL
 );
-CREATE INDEX consents_by_patient ON consents (patient_id, recorded_at);
+CREATE INDEX consents_by_patient ON consents (patient_id, audit_seq);
 
 CREATE TABLE conversations (
     id         TEXT PRIMARY KEY,

@@ -10,6 +10,10 @@
 //!
 //! Logs here carry ids and event kinds only, never scores or answers.
 
+pub mod caseload;
+
+pub use caseload::{rank_caseload, CaseloadRules, PatientSignals, RankedPatient, RiskSignal};
+
 use serde::Serialize;
 use std::sync::Arc;
 use tandem_domain::{AssessmentId, PatientId, RiskEventId};

@@ -28,6 +28,21 @@ pub struct Layered {
     pub safety: SafetyLayer,
     #[serde(default)]
     pub model: tandem_model::ModelConfig,
+    #[serde(default)]
+    pub web: WebLayer,
+}
+
+/// The `[web]` section: sign-in sessions and cookies.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebLayer {
+    /// Sign out after this many minutes without a request (default 30).
+    pub idle_timeout_minutes: Option<u64>,
+    /// Sign out after this many hours whatever the activity (default 12).
+    pub absolute_lifetime_hours: Option<u64>,
+    /// Always mark the session cookie `Secure` (default: only when the request came over
+    /// HTTPS, as told by `X-Forwarded-Proto: https`).
+    pub secure_cookies: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,7 +53,7 @@ pub struct SafetyLayer {
 }
 
 /// The settings every command runs with, after all layers.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub bind: String,
@@ -46,6 +61,7 @@ pub struct Settings {
     pub master_key_file: PathBuf,
     pub locale: String,
     pub model: tandem_model::ModelConfig,
+    pub web: WebLayer,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -156,6 +172,7 @@ fn resolve(
         master_key_file,
         locale,
         model: l.model,
+        web: l.web,
         config_file,
     })
 }
@@ -199,6 +216,14 @@ pub fn template(data_dir: &Path) -> String {
 [model.embedded]
 # model_path = "{models}/SmolLM2-135M-Instruct.Q4_1.gguf"
 # threads = 2
+
+[web]
+# Sign out after this many minutes without activity, and after this many hours in any case.
+# idle_timeout_minutes = 30
+# absolute_lifetime_hours = 12
+# Always mark the session cookie Secure. Without this it is Secure when the proxy in front
+# sends X-Forwarded-Proto: https.
+# secure_cookies = false
 
 [safety]
 # Which crisis lines the fixed crisis response shows: en-US, en-GB, en-CA, en-IE, en-AU, es, fr.

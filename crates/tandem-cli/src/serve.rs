@@ -1,15 +1,43 @@
 //! `tandem serve`: open the store (creating the data directory and, on a brand-new
-//! embedded install, the master key), then serve until a shutdown signal.
+//! embedded install, the master key), build the safety engine, psychoeducation library,
+//! measure registry and conversation engine, then serve the web application until a
+//! shutdown signal.
+//!
+//! The model loads in the background so the server answers at once: until it is ready the
+//! companion replies "I can't reply right now" (with crisis lines), and crisis responses
+//! never need the model at all.
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
-use tandem_server::{router, serve, shutdown_signal, AppState};
+use std::time::Duration;
+use tandem_companion::Library;
+use tandem_engine::{Engine, EngineConfig};
+use tandem_measures::Registry;
+use tandem_server::{app, serve, shutdown_signal, AppState, LazyBackend, WebConfig};
 use tandem_store::{redact_url, SqlStore, Store};
 
 use crate::admin::{ensure_data_dir, open_store_with};
 use crate::config::{Settings, DB_FILE};
+use crate::safety;
 use tandem_vault::MasterKey;
+
+pub fn web_config(settings: &Settings) -> WebConfig {
+    let mut cfg = WebConfig {
+        locale: settings.locale.clone(),
+        ..WebConfig::default()
+    };
+    if let Some(m) = settings.web.idle_timeout_minutes {
+        cfg.idle_timeout = Duration::from_secs(m.max(1) * 60);
+    }
+    if let Some(h) = settings.web.absolute_lifetime_hours {
+        cfg.absolute_lifetime = Duration::from_secs(h.max(1) * 3600);
+    }
+    if let Some(s) = settings.web.secure_cookies {
+        cfg.secure_cookies = s;
+    }
+    cfg
+}
 
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     ensure_data_dir(&settings.data_dir)?;
@@ -31,12 +59,50 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         crisis_locale = %settings.locale,
         "store ready"
     );
+
+    let library = Library::load_default().map_err(|e| anyhow!("psychoeducation library: {e}"))?;
+    let registry = Registry::builtin().map_err(|e| anyhow!("measure instruments: {e}"))?;
+    let model = Arc::new(LazyBackend::new());
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(safety::engine()?),
+        model.clone(),
+        Arc::new(library),
+        EngineConfig {
+            locale: settings.locale.clone(),
+            ..EngineConfig::default()
+        },
+    );
+    let state = AppState::new(engine, Arc::new(registry), web_config(settings));
+    let loader = {
+        let settings = settings.clone();
+        let model = model.clone();
+        tokio::spawn(async move {
+            match crate::model::build(&settings, &settings.model).await {
+                Ok(backend) => {
+                    let info = backend.describe();
+                    model.set(backend);
+                    tracing::info!(backend = info.backend, model = %info.model_id, "model ready");
+                }
+                Err(e) => tracing::error!(
+                    error = %format!("{e:#}"),
+                    "the model could not be loaded; the companion will answer that it cannot reply (crisis responses still work)"
+                ),
+            }
+        })
+    };
+
     // Printed on stdout so scripts (and the tests) can find the port when binding to :0.
     println!("Tandem listening on http://{addr}");
-    let app = router(AppState {
-        store: store.clone(),
-    });
-    serve(listener, app, shutdown_signal()).await?;
+    let stop = state.shutdown.clone();
+    let (router, _) = app(state);
+    serve(listener, router, async move {
+        shutdown_signal().await;
+        // End live streams so graceful shutdown does not wait for them.
+        stop.cancel();
+    })
+    .await?;
+    loader.abort();
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

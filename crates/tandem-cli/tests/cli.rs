@@ -287,6 +287,12 @@ fn serve_starts_on_defaults_answers_health_checks_and_stops_on_sigterm() {
     let dir = tmp.path().join("fresh");
     let mut child = tandem(&dir)
         .args(["serve", "--bind", "127.0.0.1:0"])
+        // No model download in this test: a missing model file leaves the server up,
+        // answering "can't reply right now" (the web tests cover that path).
+        .env(
+            "TANDEM_MODEL__EMBEDDED__MODEL_PATH",
+            tmp.path().join("no-such-model.gguf"),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -35,6 +35,14 @@ pub enum AuditAction {
     PatientErased,
     KeysRotated,
     BreakGlass,
+    TotpEnrolled,
+    UserDisabled,
+    MoodRecorded,
+    MoodsRead,
+    TalkRequested,
+    TalkRequestsRead,
+    TalkRequestResolved,
+    LoginSucceeded,
 }
 
 impl AuditAction {
@@ -62,6 +70,14 @@ impl AuditAction {
             AuditAction::PatientErased => "patient_erased",
             AuditAction::KeysRotated => "keys_rotated",
             AuditAction::BreakGlass => "break_glass",
+            AuditAction::TotpEnrolled => "totp_enrolled",
+            AuditAction::UserDisabled => "user_disabled",
+            AuditAction::MoodRecorded => "mood_recorded",
+            AuditAction::MoodsRead => "moods_read",
+            AuditAction::TalkRequested => "talk_requested",
+            AuditAction::TalkRequestsRead => "talk_requests_read",
+            AuditAction::TalkRequestResolved => "talk_request_resolved",
+            AuditAction::LoginSucceeded => "login_succeeded",
         }
     }
 }

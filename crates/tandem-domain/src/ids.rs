@@ -57,6 +57,12 @@ typed_id!(CarePlanItemId, "care plan item id");
 typed_id!(CheckinId, "check-in id");
 typed_id!(SummaryId, "summary id");
 typed_id!(ExerciseId, "exercise id");
+typed_id!(
+    /// A patient's "talk to my clinician" request.
+    TalkRequestId, "talk request id");
+typed_id!(
+    /// A mood check-in (0-10 and feeling words).
+    MoodId, "mood check-in id");
 
 impl From<PatientId> for UserId {
     fn from(p: PatientId) -> Self {

@@ -10,8 +10,8 @@ pub mod values;
 
 pub use audit::{chain_hash, AuditAction, AuditRecord, ChainBreak, ChainVerifier, GENESIS_HASH};
 pub use ids::{
-    AssessmentId, CarePlanItemId, CheckinId, ConversationId, ExerciseId, MessageId, PatientId,
-    RiskEventId, SummaryId, UserId,
+    AssessmentId, CarePlanItemId, CheckinId, ConversationId, ExerciseId, MessageId, MoodId,
+    PatientId, RiskEventId, SummaryId, TalkRequestId, UserId,
 };
 pub use values::{
     CarePlanItemKind, CheckinStatus, ConsentKind, MessageRole, ParseError, Role, Timestamp,

@@ -184,6 +184,13 @@ impl Engine {
         self.alerts.subscribe()
     }
 
+    /// Sends an alert recorded outside a conversation turn (for example a questionnaire
+    /// answer that opened the safety flow) to the live alert subscribers.
+    pub fn publish_alert(&self, alert: AlertEvent) {
+        // No receivers is fine: the event is in the store and the caseload shows it.
+        let _ = self.alerts.send(alert);
+    }
+
     pub fn safety(&self) -> &SafetyEngine {
         &self.safety
     }

@@ -1,31 +1,182 @@
-//! Tandem's HTTP edge. Handlers stay thin: they parse, call the store or a service, and
-//! map errors to status codes with a short message; details go to the log, never message
-//! text or personal data.
+//! Tandem's HTTP edge: the patient companion and clinician portal pages, the `/api/v1`
+//! JSON API (described by the OpenAPI document at `/api/v1/openapi.json`), sign-in with
+//! server-side sessions, CSRF protection, TOTP, and security headers on every response.
 //!
-//! Today it serves `/healthz` (the process is up) and `/readyz` (the database answers).
+//! Handlers stay thin: they parse, check the caller through the role extractors in
+//! [`auth`] (a handler that takes a [`auth::ClinicianSession`] cannot run for anyone else),
+//! reach a patient's record only through [`auth::access_patient`], call the store, the
+//! engine or the care services, and map errors to status codes with a short message.
+//! Details go to the log, never message text or personal data.
+//!
+//! Time is read through [`Clock`], so session expiry and lockout are testable without
+//! sleeping.
+
+pub mod api;
+pub mod auth;
+mod error;
+mod lazy_model;
+pub mod pages;
+pub mod routes;
+mod security;
+
+pub use error::ApiError;
+pub use lazy_model::LazyBackend;
+pub use routes::RouteInfo;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tandem_care::{Care, CaseloadRules};
+use tandem_engine::Engine;
+use tandem_measures::Registry;
 use tandem_store::Store;
 use tokio::net::TcpListener;
+
+/// Where "now" comes from.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// The system clock shifted by an adjustable offset: lets tests jump past an idle timeout.
+#[derive(Default)]
+pub struct OffsetClock {
+    offset_ms: AtomicI64,
+}
+
+impl OffsetClock {
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_ms(&self) -> i64 {
+        SystemClock
+            .now_ms()
+            .saturating_add(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
+
+/// Web settings (the `[web]` section of the config).
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Signed out after this long without a request.
+    pub idle_timeout: Duration,
+    /// Signed out after this long whatever the activity.
+    pub absolute_lifetime: Duration,
+    /// Always mark cookies `Secure` (behind a TLS-terminating proxy that does not send
+    /// `X-Forwarded-Proto`). Otherwise `Secure` is set when the request came over HTTPS.
+    pub secure_cookies: bool,
+    /// Failed sign-ins before an account is locked; each further failure doubles the lock.
+    pub lockout_threshold: i64,
+    /// The first lock's length.
+    pub lockout_base: Duration,
+    /// The longest lock.
+    pub lockout_max: Duration,
+    pub caseload: CaseloadRules,
+    /// BCP 47 tag for crisis lines on pages.
+    pub locale: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_lifetime: Duration::from_secs(12 * 60 * 60),
+            secure_cookies: false,
+            lockout_threshold: 5,
+            lockout_base: Duration::from_secs(30),
+            lockout_max: Duration::from_secs(60 * 60),
+            caseload: CaseloadRules::default(),
+            locale: "en-US".into(),
+        }
+    }
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub engine: Engine,
+    pub care: Arc<Care>,
+    pub registry: Arc<Registry>,
+    pub config: Arc<WebConfig>,
+    pub clock: Arc<dyn Clock>,
+    /// Cancelled when the server shuts down, so long-lived streams (live alerts) end and
+    /// graceful shutdown can finish.
+    pub shutdown: tandem_model::CancellationToken,
 }
 
-/// The application's routes.
+impl AppState {
+    /// State over an engine (which holds the store, safety engine and model backend).
+    pub fn new(engine: Engine, registry: Arc<Registry>, config: WebConfig) -> AppState {
+        let store = engine.store().clone();
+        AppState {
+            care: Arc::new(Care::new(store.clone(), registry.clone())),
+            store,
+            engine,
+            registry,
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+            shutdown: tandem_model::CancellationToken::new(),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AppState {
+        self.clock = clock;
+        self
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.now_ms()) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+/// The application's routes, with the security headers and session layers.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(state)
+    app(state).0
+}
+
+/// The router and the list of every route it serves (for the access-table test).
+pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
+    let mut r = routes::Routes::new();
+    r.get("/healthz", healthz);
+    r.get("/readyz", readyz);
+    auth::routes(&mut r);
+    api::routes(&mut r);
+    pages::routes(&mut r);
+    let (router, list) = r.finish();
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::session_layer,
+        ))
+        .layer(axum::middleware::from_fn(security::headers))
+        .with_state(state);
+    (router, list)
 }
 
 async fn healthz() -> &'static str {

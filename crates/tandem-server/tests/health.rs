@@ -1,30 +1,17 @@
 //! The real server on 127.0.0.1:0 against a real SQLite file.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
 
 use axum::routing::get;
-use std::sync::Arc;
 use std::time::Duration;
-use tandem_server::{router, serve, AppState};
-use tandem_store::SqlStore;
-use tandem_vault::MasterKey;
-
-async fn state(dir: &tempfile::TempDir) -> (AppState, Arc<SqlStore>) {
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let store = Arc::new(SqlStore::open(&url, MasterKey::generate()).await.unwrap());
-    (
-        AppState {
-            store: store.clone(),
-        },
-        store,
-    )
-}
+use tandem_server::serve;
 
 #[tokio::test]
 async fn health_and_readiness_answer_and_shutdown_finishes_in_flight_requests() {
-    let dir = tempfile::tempdir().unwrap();
-    let (state, store) = state(&dir).await;
+    let t = common::start().await;
     // A slow route beside the real ones, to prove in-flight work completes on shutdown.
-    let app = router(state).route(
+    let app = tandem_server::router(t.state.clone()).route(
         "/slow",
         get(|| async {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -58,6 +45,7 @@ async fn health_and_readiness_answer_and_shutdown_finishes_in_flight_requests() 
         let url = format!("{base}/slow");
         async move { client.get(url).send().await.unwrap().text().await.unwrap() }
     });
+
     tokio::time::sleep(Duration::from_millis(100)).await;
     stop_tx.send(()).unwrap();
     assert_eq!(in_flight.await.unwrap(), "finished");
@@ -68,17 +56,20 @@ async fn health_and_readiness_answer_and_shutdown_finishes_in_flight_requests() 
     );
 
     // With the database gone, readiness says so.
-    store.close().await;
+    t.store.close().await;
 }
 
 #[tokio::test]
 async fn readiness_fails_when_the_database_is_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let (state, store) = state(&dir).await;
+    let t = common::start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(serve(listener, router(state), std::future::pending()));
-    store.close().await;
+    tokio::spawn(serve(
+        listener,
+        tandem_server::router(t.state.clone()),
+        std::future::pending(),
+    ));
+    t.store.close().await;
     let resp = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(resp.status(), 503);
     assert_eq!(

@@ -24,8 +24,8 @@ pub use sql::{redact_url, Backend, SqlStore};
 
 use async_trait::async_trait;
 use tandem_domain::{
-    AssessmentId, CarePlanItemId, CheckinId, ConsentKind, ConversationId, ExerciseId, PatientId,
-    RiskEventId, Role, SummaryId, UserId, Username,
+    AssessmentId, CarePlanItemId, CheckinId, ConsentKind, ConversationId, ExerciseId, MoodId,
+    PatientId, RiskEventId, Role, SummaryId, TalkRequestId, UserId, Username,
 };
 use tandem_vault::MasterKey;
 
@@ -94,6 +94,8 @@ pub trait Store: Send + Sync {
         note: Option<String>,
     ) -> Result<()>;
     async fn risk_events(&self, actor: &Actor, patient: PatientId) -> Result<Vec<RiskEvent>>;
+    /// Whose risk event this is (no content), so access can be checked before acting on it.
+    async fn risk_event_patient(&self, id: RiskEventId) -> Result<Option<PatientId>>;
 
     // --- measures -------------------------------------------------------------------------
     async fn record_assessment(&self, actor: &Actor, new: NewAssessment) -> Result<AssessmentId>;
@@ -138,6 +140,65 @@ pub trait Store: Send + Sync {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<Checkin>>;
+
+    // --- web sign-in (not clinical; sessions are not audited per request) ---------------------
+    async fn create_session(&self, new: NewSession) -> Result<()>;
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>>;
+    /// Records activity at `now_ms` (the idle timeout counts from here).
+    async fn touch_session(&self, token_hash: &str, now_ms: i64) -> Result<()>;
+    /// Marks the session as having passed the second factor.
+    async fn mark_session_mfa(&self, token_hash: &str) -> Result<()>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// Ends every session of a user (disable, erase, password change); returns how many.
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64>;
+    /// Failed sign-ins for a login name (any name, known or not).
+    async fn login_state(&self, username: &str) -> Result<LoginState>;
+    /// Counts one more failure at `at_ms`; returns the new count.
+    async fn record_login_failure(&self, username: &str, at_ms: i64) -> Result<i64>;
+    async fn lock_login(&self, username: &str, until_ms: i64) -> Result<()>;
+    async fn clear_login_failures(&self, username: &str) -> Result<()>;
+    /// Turns an account off (or on again); a disabled account cannot sign in.
+    async fn set_user_disabled(&self, actor: &Actor, user: UserId, disabled: bool) -> Result<()>;
+
+    // --- TOTP second factor ---------------------------------------------------------------------
+    /// Stores a new, unconfirmed secret (replacing any unconfirmed one), sealed under a
+    /// per-user key wrapped by the master key.
+    async fn set_totp_secret(&self, actor: &Actor, user: UserId, secret: &[u8]) -> Result<()>;
+    async fn confirm_totp(&self, actor: &Actor, user: UserId) -> Result<()>;
+    async fn totp(&self, user: UserId) -> Result<Option<TotpRecord>>;
+    /// Accepts time step `step` only if it is later than the last accepted one (so a code
+    /// cannot be replayed); returns whether it was accepted.
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool>;
+
+    // --- talk-to-clinician requests and mood check-ins -----------------------------------------
+    async fn create_talk_request(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        note: Option<String>,
+        at_ms: i64,
+    ) -> Result<TalkRequestId>;
+    async fn talk_requests(&self, actor: &Actor, patient: PatientId) -> Result<Vec<TalkRequest>>;
+    /// Closes a request; resolving twice is a conflict.
+    async fn resolve_talk_request(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        id: TalkRequestId,
+        at_ms: i64,
+    ) -> Result<()>;
+    async fn record_mood(&self, actor: &Actor, new: NewMood) -> Result<MoodId>;
+    async fn moods(&self, actor: &Actor, patient: PatientId) -> Result<Vec<MoodEntry>>;
+    /// When the patient last did anything (message, mood, measure), without reading content.
+    async fn last_patient_activity(&self, patient: PatientId) -> Result<Option<i64>>;
+    /// Sets a care plan item's status (`active`, `done`, `removed`).
+    async fn set_care_plan_item_status(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        item: CarePlanItemId,
+        status: &str,
+    ) -> Result<()>;
 
     // --- audit, keys, export, erasure --------------------------------------------------------
     /// Appends a free-standing audit entry (for example a break-glass access).

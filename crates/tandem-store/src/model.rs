@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use tandem_domain::{
     AssessmentId, AuditAction, AuditRecord, CarePlanItemId, CarePlanItemKind, ChainBreak,
     CheckinId, CheckinStatus, ConsentKind, ConversationId, ExerciseId, MessageId, MessageRole,
-    PatientId, RiskEventId, Role, SummaryId, UserId, Username,
+    MoodId, PatientId, RiskEventId, Role, SummaryId, TalkRequestId, UserId, Username,
 };
 
 #[derive(Clone, Debug)]
@@ -225,6 +225,10 @@ pub struct PatientExport {
     pub checkins: Vec<Checkin>,
     pub measure_schedules: Vec<MeasureScheduleRow>,
     pub exercises: Vec<ExerciseRecord>,
+    #[serde(default)]
+    pub moods: Vec<MoodEntry>,
+    #[serde(default)]
+    pub talk_requests: Vec<TalkRequest>,
     /// Who did what with this record (ids and event kinds).
     pub audit: Vec<AuditRecord>,
 }
@@ -266,4 +270,86 @@ pub struct ExerciseRecord {
     pub completed: bool,
     pub started_at_ms: i64,
     pub updated_at_ms: i64,
+}
+
+/// A new web session. Only the hash of the token the browser holds is stored.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// Hex SHA-256 of the opaque token.
+    pub token_hash: String,
+    pub user: UserId,
+    /// The synchronizer token forms and `X-CSRF-Token` must carry.
+    pub csrf_token: String,
+    pub created_at_ms: i64,
+    /// The absolute end of the session, whatever the activity.
+    pub expires_at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_hash: String,
+    pub user: UserId,
+    pub csrf_token: String,
+    pub created_at_ms: i64,
+    pub last_seen_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// The second factor was checked in this session.
+    pub mfa_verified: bool,
+}
+
+/// Failed sign-ins for one login name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoginState {
+    pub failures: i64,
+    pub last_failure_at_ms: Option<i64>,
+    pub locked_until_ms: Option<i64>,
+}
+
+/// A user's TOTP secret, opened.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    pub secret: Vec<u8>,
+    /// Set once the user proved they hold it; from then on sign-in requires a code.
+    pub confirmed: bool,
+    /// The last accepted time step (codes are never accepted twice).
+    pub last_step: i64,
+}
+
+impl std::fmt::Debug for TotpRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpRecord")
+            .field("secret", &"<redacted>")
+            .field("confirmed", &self.confirmed)
+            .field("last_step", &self.last_step)
+            .finish()
+    }
+}
+
+/// A patient asking to talk to their clinician.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TalkRequest {
+    pub id: TalkRequestId,
+    pub patient: PatientId,
+    pub note: Option<String>,
+    pub created_at_ms: i64,
+    pub resolved_at_ms: Option<i64>,
+    pub resolved_by: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewMood {
+    pub patient: PatientId,
+    /// 0 (worst) to 10 (best).
+    pub rating: u8,
+    pub words: Vec<String>,
+    pub at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MoodEntry {
+    pub id: MoodId,
+    pub patient: PatientId,
+    pub rating: u8,
+    pub words: Vec<String>,
+    pub at_ms: i64,
 }

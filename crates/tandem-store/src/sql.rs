@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tandem_domain::{
     chain_hash, AssessmentId, AuditAction, AuditRecord, CarePlanItemId, CarePlanItemKind,
     ChainVerifier, CheckinId, CheckinStatus, ConsentKind, ConversationId, ExerciseId, MessageId,
-    PatientId, RiskEventId, Role, SummaryId, UserId, Username,
+    MoodId, PatientId, RiskEventId, Role, SummaryId, TalkRequestId, UserId, Username,
 };
 use tandem_vault::{field_ad, DataKey, MasterKey};
 use uuid::Uuid;
@@ -591,7 +591,7 @@ impl SqlStore {
     ) -> Result<Vec<Consent>> {
         let rows = sqlx::query(
             "SELECT kind, granted, recorded_at, recorded_by FROM consents \
-             WHERE patient_id = $1 ORDER BY seq",
+             WHERE patient_id = $1 ORDER BY audit_seq",
         )
         .bind(patient.to_string())
         .fetch_all(&mut *conn)
@@ -673,6 +673,69 @@ impl SqlStore {
                     completed: r.try_get::<i64, _>("completed")? != 0,
                     started_at_ms: r.try_get("started_at")?,
                     updated_at_ms: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn read_talk_requests(
+        &self,
+        conn: &mut AnyConnection,
+        dek: &DataKey,
+        patient: PatientId,
+    ) -> Result<Vec<TalkRequest>> {
+        let rows = sqlx::query(
+            "SELECT id, note, created_at, resolved_at, resolved_by FROM talk_requests \
+             WHERE patient_id = $1 ORDER BY created_at, id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                let note = open_opt(dek, r, "talk_requests", "note", &id, patient)?
+                    .map(bytes_to_string)
+                    .transpose()?;
+                Ok(TalkRequest {
+                    id: parse_text(&id)?,
+                    patient,
+                    note,
+                    created_at_ms: r.try_get("created_at")?,
+                    resolved_at_ms: r.try_get("resolved_at")?,
+                    resolved_by: r.try_get("resolved_by")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn read_moods(
+        &self,
+        conn: &mut AnyConnection,
+        dek: &DataKey,
+        patient: PatientId,
+    ) -> Result<Vec<MoodEntry>> {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            rating: u8,
+            words: Vec<String>,
+        }
+        let rows = sqlx::query(
+            "SELECT id, body, created_at FROM mood_checkins WHERE patient_id = $1 ORDER BY created_at, id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                let body: Body = open_json(dek, r, "mood_checkins", "body", &id, patient)?;
+                Ok(MoodEntry {
+                    id: parse_text(&id)?,
+                    patient,
+                    rating: body.rating,
+                    words: body.words,
+                    at_ms: r.try_get("created_at")?,
                 })
             })
             .collect()
@@ -1014,7 +1077,7 @@ impl Store for SqlStore {
         let (mut tx, slot) = self.begin_write().await?;
         self.require_patient(&mut tx, patient).await?;
         sqlx::query(
-            "INSERT INTO consents (id, patient_id, kind, granted, recorded_at, recorded_by, seq) \
+            "INSERT INTO consents (id, patient_id, kind, granted, recorded_at, recorded_by, audit_seq) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(new_id().to_string())
@@ -1358,6 +1421,14 @@ impl Store for SqlStore {
         )
         .await?;
         Ok(out)
+    }
+
+    async fn risk_event_patient(&self, id: RiskEventId) -> Result<Option<PatientId>> {
+        let row = sqlx::query("SELECT patient_id FROM risk_events WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| parse_col(&r, "patient_id")).transpose()
     }
 
     async fn record_assessment(&self, actor: &Actor, new: NewAssessment) -> Result<AssessmentId> {
@@ -1732,6 +1803,463 @@ impl Store for SqlStore {
         Ok(out)
     }
 
+    async fn create_session(&self, new: NewSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, mfa_verified) \
+             VALUES ($1, $2, $3, $4, $4, $5, 0)",
+        )
+        .bind(new.token_hash)
+        .bind(new.user.to_string())
+        .bind(new.csrf_token)
+        .bind(new.created_at_ms)
+        .bind(new.expires_at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| constraint_to_conflict(e, "a session"))?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, mfa_verified \
+             FROM sessions WHERE token_hash = $1",
+        )
+        .bind(token_hash.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(SessionRecord {
+                token_hash: r.try_get("token_hash")?,
+                user: parse_col(&r, "user_id")?,
+                csrf_token: r.try_get("csrf_token")?,
+                created_at_ms: r.try_get("created_at")?,
+                last_seen_at_ms: r.try_get("last_seen_at")?,
+                expires_at_ms: r.try_get("expires_at")?,
+                mfa_verified: r.try_get::<i64, _>("mfa_verified")? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    async fn touch_session(&self, token_hash: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $1",
+        )
+        .bind(now_ms)
+        .bind(token_hash.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_session_mfa(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET mfa_verified = 1 WHERE token_hash = $1")
+            .bind(token_hash.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn login_state(&self, username: &str) -> Result<LoginState> {
+        let row = sqlx::query(
+            "SELECT failures, last_failure_at, locked_until FROM login_attempts WHERE username = $1",
+        )
+        .bind(username.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(LoginState::default()),
+            Some(r) => Ok(LoginState {
+                failures: r.try_get("failures")?,
+                last_failure_at_ms: Some(r.try_get("last_failure_at")?),
+                locked_until_ms: r.try_get("locked_until")?,
+            }),
+        }
+    }
+
+    async fn record_login_failure(&self, username: &str, at_ms: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO login_attempts (username, failures, last_failure_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (username) DO UPDATE SET failures = login_attempts.failures + 1, \
+             last_failure_at = excluded.last_failure_at RETURNING failures",
+        )
+        .bind(username.to_string())
+        .bind(at_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("failures")?)
+    }
+
+    async fn lock_login(&self, username: &str, until_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE login_attempts SET locked_until = $1 WHERE username = $2")
+            .bind(until_ms)
+            .bind(username.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn clear_login_failures(&self, username: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_attempts WHERE username = $1")
+            .bind(username.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_user_disabled(&self, actor: &Actor, user: UserId, disabled: bool) -> Result<()> {
+        let (mut tx, slot) = self.begin_write().await?;
+        let n = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+            .bind(i64::from(disabled))
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::not_found(format!("user {user}")));
+        }
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::UserDisabled,
+            None,
+            Some(format!("user={user} disabled={disabled}")),
+        )
+        .await
+    }
+
+    async fn set_totp_secret(&self, actor: &Actor, user: UserId, secret: &[u8]) -> Result<()> {
+        let (mut tx, slot) = self.begin_write().await?;
+        let confirmed = sqlx::query("SELECT confirmed FROM totp_secrets WHERE user_id = $1")
+            .bind(user.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(r) = confirmed {
+            if r.try_get::<i64, _>("confirmed")? != 0 {
+                return Err(StoreError::Conflict(
+                    "two-factor sign-in is already set up for this account".into(),
+                ));
+            }
+        }
+        let uid = user.to_string();
+        let master = self.master();
+        let key = DataKey::generate();
+        let wrapped = key.wrap(&master, &uid)?;
+        let sealed = key.seal(&field_ad("totp_secrets", "secret", &uid, &uid), secret)?;
+        sqlx::query(
+            "INSERT INTO totp_secrets (user_id, wrapped_key, master_key_id, secret, confirmed, last_step, created_at) \
+             VALUES ($1, $2, $3, $4, 0, 0, $5) ON CONFLICT (user_id) DO UPDATE SET \
+             wrapped_key = excluded.wrapped_key, master_key_id = excluded.master_key_id, \
+             secret = excluded.secret, created_at = excluded.created_at",
+        )
+        .bind(uid)
+        .bind(wrapped)
+        .bind(master.id())
+        .bind(sealed)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| constraint_to_conflict(e, &format!("a TOTP secret for user {user}")))?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::TotpEnrolled,
+            None,
+            Some(format!("user={user} step=secret")),
+        )
+        .await
+    }
+
+    async fn confirm_totp(&self, actor: &Actor, user: UserId) -> Result<()> {
+        let (mut tx, slot) = self.begin_write().await?;
+        let n = sqlx::query("UPDATE totp_secrets SET confirmed = 1 WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::not_found(format!(
+                "TOTP secret for user {user}"
+            )));
+        }
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::TotpEnrolled,
+            None,
+            Some(format!("user={user} step=confirmed")),
+        )
+        .await
+    }
+
+    async fn totp(&self, user: UserId) -> Result<Option<TotpRecord>> {
+        let uid = user.to_string();
+        let row = sqlx::query(
+            "SELECT wrapped_key, master_key_id, secret, confirmed, last_step FROM totp_secrets WHERE user_id = $1",
+        )
+        .bind(uid.clone())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let master = self.master();
+        let stored: String = r.try_get("master_key_id")?;
+        if stored != master.id() {
+            return Err(StoreError::WrongMasterKey {
+                given: master.id(),
+                stored,
+            });
+        }
+        let wrapped: Vec<u8> = r.try_get("wrapped_key")?;
+        let key = DataKey::unwrap_from(&wrapped, &master, &uid)?;
+        let sealed: Vec<u8> = r.try_get("secret")?;
+        let secret = key.open(&field_ad("totp_secrets", "secret", &uid, &uid), &sealed)?;
+        Ok(Some(TotpRecord {
+            secret,
+            confirmed: r.try_get::<i64, _>("confirmed")? != 0,
+            last_step: r.try_get("last_step")?,
+        }))
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE totp_secrets SET last_step = $1 WHERE user_id = $2 AND last_step < $1",
+        )
+        .bind(step)
+        .bind(user.to_string())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn create_talk_request(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        note: Option<String>,
+        at_ms: i64,
+    ) -> Result<TalkRequestId> {
+        let id = TalkRequestId::from_uuid(new_id());
+        let row_id = id.to_string();
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let sealed = note
+            .as_ref()
+            .map(|n| {
+                seal(
+                    &dek,
+                    "talk_requests",
+                    "note",
+                    &row_id,
+                    patient,
+                    n.as_bytes(),
+                )
+            })
+            .transpose()?;
+        sqlx::query(
+            "INSERT INTO talk_requests (id, patient_id, note, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(row_id)
+        .bind(patient.to_string())
+        .bind(sealed)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::TalkRequested,
+            Some(patient),
+            Some(format!("request={id}")),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn talk_requests(&self, actor: &Actor, patient: PatientId) -> Result<Vec<TalkRequest>> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let out = self.read_talk_requests(&mut tx, &dek, patient).await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::TalkRequestsRead,
+            Some(patient),
+            None,
+        )
+        .await?;
+        Ok(out)
+    }
+
+    async fn resolve_talk_request(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        id: TalkRequestId,
+        at_ms: i64,
+    ) -> Result<()> {
+        let (mut tx, slot) = self.begin_write().await?;
+        let row =
+            sqlx::query("SELECT resolved_at FROM talk_requests WHERE id = $1 AND patient_id = $2")
+                .bind(id.to_string())
+                .bind(patient.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::not_found(format!("talk request {id}")))?;
+        if row.try_get::<Option<i64>, _>("resolved_at")?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "talk request {id} is already resolved"
+            )));
+        }
+        sqlx::query("UPDATE talk_requests SET resolved_at = $1, resolved_by = $2 WHERE id = $3")
+            .bind(at_ms)
+            .bind(actor.id.clone())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::TalkRequestResolved,
+            Some(patient),
+            Some(format!("request={id}")),
+        )
+        .await
+    }
+
+    async fn record_mood(&self, actor: &Actor, new: NewMood) -> Result<MoodId> {
+        if new.rating > 10 {
+            return Err(StoreError::Invalid("a mood rating is 0 to 10".into()));
+        }
+        let id = MoodId::from_uuid(new_id());
+        let row_id = id.to_string();
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, new.patient).await?;
+        let dek = self.data_key(&mut tx, new.patient).await?;
+        let body = seal_json(
+            &dek,
+            "mood_checkins",
+            "body",
+            &row_id,
+            new.patient,
+            &serde_json::json!({"rating": new.rating, "words": new.words}),
+        )?;
+        sqlx::query(
+            "INSERT INTO mood_checkins (id, patient_id, body, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(row_id)
+        .bind(new.patient.to_string())
+        .bind(body)
+        .bind(new.at_ms)
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::MoodRecorded,
+            Some(new.patient),
+            Some(format!("mood={id}")),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn moods(&self, actor: &Actor, patient: PatientId) -> Result<Vec<MoodEntry>> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let out = self.read_moods(&mut tx, &dek, patient).await?;
+        self.commit_audited(tx, slot, actor, AuditAction::MoodsRead, Some(patient), None)
+            .await?;
+        Ok(out)
+    }
+
+    async fn last_patient_activity(&self, patient: PatientId) -> Result<Option<i64>> {
+        let p = patient.to_string();
+        let mut latest: Option<i64> = None;
+        for sql in [
+            "SELECT MAX(created_at) AS t FROM messages WHERE patient_id = $1 AND role = 'patient'",
+            "SELECT MAX(created_at) AS t FROM mood_checkins WHERE patient_id = $1",
+            "SELECT MAX(completed_at) AS t FROM assessments WHERE patient_id = $1",
+        ] {
+            let row = sqlx::query(sql)
+                .bind(p.clone())
+                .fetch_one(&self.pool)
+                .await?;
+            let t: Option<i64> = row.try_get("t")?;
+            latest = latest.max(t);
+        }
+        Ok(latest)
+    }
+
+    async fn set_care_plan_item_status(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        item: CarePlanItemId,
+        status: &str,
+    ) -> Result<()> {
+        if !matches!(status, "active" | "done" | "removed") {
+            return Err(StoreError::Invalid(format!(
+                "unknown care plan item status {status:?}: use active, done or removed"
+            )));
+        }
+        let (mut tx, slot) = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE care_plan_items SET status = $1, updated_at = $2 WHERE id = $3 AND patient_id = $4",
+        )
+        .bind(status.to_string())
+        .bind(now_ms())
+        .bind(item.to_string())
+        .bind(patient.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::not_found(format!("care plan item {item}")));
+        }
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::CarePlanWritten,
+            Some(patient),
+            Some(format!("item={item} status={status}")),
+        )
+        .await
+    }
+
     async fn audit(&self, actor: &Actor, event: AuditEvent) -> Result<()> {
         let (tx, slot) = self.begin_write().await?;
         self.commit_audited(tx, slot, actor, event.action, event.patient, event.detail)
@@ -1810,6 +2338,31 @@ impl Store for SqlStore {
             .await?;
             n += 1;
         }
+        // Per-user TOTP keys are wrapped by the same master key.
+        let rows = sqlx::query("SELECT user_id, wrapped_key, master_key_id FROM totp_secrets")
+            .fetch_all(&mut *tx)
+            .await?;
+        for r in &rows {
+            let user: String = r.try_get("user_id")?;
+            let stored: String = r.try_get("master_key_id")?;
+            if stored != old.id() {
+                return Err(StoreError::WrongMasterKey {
+                    given: old.id(),
+                    stored,
+                });
+            }
+            let wrapped: Vec<u8> = r.try_get("wrapped_key")?;
+            let key = DataKey::unwrap_from(&wrapped, &old, &user)?;
+            sqlx::query(
+                "UPDATE totp_secrets SET wrapped_key = $1, master_key_id = $2 WHERE user_id = $3",
+            )
+            .bind(key.wrap(&new_key, &user)?)
+            .bind(new_key.id())
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+            n += 1;
+        }
         let detail = format!(
             "keys={n} old_master={} new_master={}",
             old.id(),
@@ -1860,6 +2413,8 @@ impl Store for SqlStore {
             checkins: self.read_checkins(&mut tx, &dek, patient).await?,
             measure_schedules: self.read_schedules(&mut tx, patient).await?,
             exercises: self.read_exercises(&mut tx, &dek, patient).await?,
+            moods: self.read_moods(&mut tx, &dek, patient).await?,
+            talk_requests: self.read_talk_requests(&mut tx, &dek, patient).await?,
             audit: self.read_audit(&mut tx, Some(patient)).await?,
             patient: user,
         };
@@ -1897,6 +2452,11 @@ impl Store for SqlStore {
             "DELETE FROM exercise_sessions WHERE patient_id = $1",
             "DELETE FROM consents WHERE patient_id = $1",
             "DELETE FROM care_team WHERE patient_id = $1",
+            "DELETE FROM talk_requests WHERE patient_id = $1",
+            "DELETE FROM mood_checkins WHERE patient_id = $1",
+            "DELETE FROM sessions WHERE user_id = $1",
+            "DELETE FROM totp_secrets WHERE user_id = $1",
+            "DELETE FROM login_attempts WHERE username IN (SELECT username FROM users WHERE id = $1)",
             "DELETE FROM users WHERE id = $1",
         ];
         for sql in statements {

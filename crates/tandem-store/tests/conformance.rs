@@ -216,7 +216,298 @@ conformance!(
     failed_writes_leave_nothing_behind,
     measure_schedules_are_set_and_replaced,
     exercises_are_saved_resumed_and_private_to_their_patient,
+    sessions_are_stored_hashed_touched_and_ended,
+    login_failures_count_lock_and_clear,
+    totp_secrets_are_sealed_confirmed_and_steps_never_replay,
+    talk_requests_and_moods_are_sealed_audited_exported_and_erased,
+    disabling_a_user_ends_their_sessions,
+    care_plan_items_change_status,
+    consent_decisions_keep_their_order_within_a_millisecond,
 );
+
+async fn consent_decisions_keep_their_order_within_a_millisecond(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    // Many decisions in quick succession: the last one made is the one that holds.
+    for i in 0..30 {
+        s.record_consent(&cli(), p, ConsentKind::AiProcessing, i % 2 == 0)
+            .await
+            .unwrap();
+    }
+    let ai = s
+        .consents(p)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.kind == ConsentKind::AiProcessing)
+        .unwrap();
+    assert!(!ai.granted, "decision 29 (withdrawn) is the latest");
+}
+
+async fn sessions_are_stored_hashed_touched_and_ended(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let u = add_user(&s, "clin", Role::Clinician).await;
+    s.create_session(NewSession {
+        token_hash: "h1".into(),
+        user: u.id,
+        csrf_token: "csrf".into(),
+        created_at_ms: 1_000,
+        expires_at_ms: 9_000,
+    })
+    .await
+    .unwrap();
+    let rec = s.session("h1").await.unwrap().unwrap();
+    assert_eq!(rec.user, u.id);
+    assert_eq!(rec.last_seen_at_ms, 1_000);
+    assert!(!rec.mfa_verified);
+    s.touch_session("h1", 2_000).await.unwrap();
+    // Time never goes backwards for a session.
+    s.touch_session("h1", 1_500).await.unwrap();
+    s.mark_session_mfa("h1").await.unwrap();
+    let rec = s.session("h1").await.unwrap().unwrap();
+    assert_eq!(rec.last_seen_at_ms, 2_000);
+    assert!(rec.mfa_verified);
+    assert!(s.session("other").await.unwrap().is_none());
+    s.delete_session("h1").await.unwrap();
+    assert!(s.session("h1").await.unwrap().is_none());
+    for h in ["a", "b"] {
+        s.create_session(NewSession {
+            token_hash: h.into(),
+            user: u.id,
+            csrf_token: "c".into(),
+            created_at_ms: 0,
+            expires_at_ms: 1,
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.delete_user_sessions(u.id).await.unwrap(), 2);
+}
+
+async fn login_failures_count_lock_and_clear(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    assert_eq!(
+        s.login_state("nobody").await.unwrap(),
+        LoginState::default()
+    );
+    assert_eq!(s.record_login_failure("nobody", 10).await.unwrap(), 1);
+    assert_eq!(s.record_login_failure("nobody", 20).await.unwrap(), 2);
+    s.lock_login("nobody", 500).await.unwrap();
+    let st = s.login_state("nobody").await.unwrap();
+    assert_eq!(st.failures, 2);
+    assert_eq!(st.last_failure_at_ms, Some(20));
+    assert_eq!(st.locked_until_ms, Some(500));
+    s.clear_login_failures("nobody").await.unwrap();
+    assert_eq!(
+        s.login_state("nobody").await.unwrap(),
+        LoginState::default()
+    );
+}
+
+async fn totp_secrets_are_sealed_confirmed_and_steps_never_replay(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let u = add_user(&s, "clin", Role::Clinician).await;
+    assert!(s.totp(u.id).await.unwrap().is_none());
+    let secret = b"0123456789abcdefTOTPSECRET".to_vec();
+    s.set_totp_secret(&cli(), u.id, &secret).await.unwrap();
+    let rec = s.totp(u.id).await.unwrap().unwrap();
+    assert_eq!(rec.secret, secret);
+    assert!(!rec.confirmed);
+    assert!(!format!("{rec:?}").contains("TOTPSECRET"));
+    let raw = db.raw_contents(&s).await;
+    assert!(
+        !raw.windows(10).any(|w| w == b"TOTPSECRET"),
+        "the TOTP secret is stored in the clear"
+    );
+    s.confirm_totp(&cli(), u.id).await.unwrap();
+    assert!(s.totp(u.id).await.unwrap().unwrap().confirmed);
+    // A confirmed secret cannot be silently replaced.
+    assert!(matches!(
+        s.set_totp_secret(&cli(), u.id, b"another-secret-of-16")
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.use_totp_step(u.id, 100).await.unwrap());
+    assert!(!s.use_totp_step(u.id, 100).await.unwrap());
+    assert!(!s.use_totp_step(u.id, 99).await.unwrap());
+    assert!(s.use_totp_step(u.id, 101).await.unwrap());
+    // Key rotation re-wraps TOTP keys too.
+    s.rotate_master_key(&cli(), MasterKey::generate())
+        .await
+        .unwrap();
+    assert_eq!(s.totp(u.id).await.unwrap().unwrap().secret, secret);
+}
+
+async fn talk_requests_and_moods_are_sealed_audited_exported_and_erased(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let q = patient(&s, "other").await;
+    let actor = Actor::user(p.into(), Role::Patient);
+    let id = s
+        .create_talk_request(&actor, p, Some("PLEASECALLME".into()), 1_000)
+        .await
+        .unwrap();
+    s.create_talk_request(&actor, p, None, 2_000).await.unwrap();
+    s.record_mood(
+        &actor,
+        NewMood {
+            patient: p,
+            rating: 3,
+            words: vec!["WORDLONELY".into()],
+            at_ms: 3_000,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(s
+        .record_mood(
+            &actor,
+            NewMood {
+                patient: p,
+                rating: 11,
+                words: vec![],
+                at_ms: 3_000,
+            },
+        )
+        .await
+        .is_err());
+    let raw = db.raw_contents(&s).await;
+    for needle in [&b"PLEASECALLME"[..], b"WORDLONELY"] {
+        assert!(!raw.windows(needle.len()).any(|w| w == needle));
+    }
+    let reqs = s.talk_requests(&actor, p).await.unwrap();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].note.as_deref(), Some("PLEASECALLME"));
+    assert!(s.talk_requests(&actor, q).await.unwrap().is_empty());
+    // Resolving needs the right patient, and only once.
+    assert!(matches!(
+        s.resolve_talk_request(&cli(), q, id, 4_000).await,
+        Err(StoreError::NotFound(_))
+    ));
+    s.resolve_talk_request(&cli(), p, id, 4_000).await.unwrap();
+    let rid = s
+        .record_risk_event(
+            &actor,
+            NewRiskEvent {
+                patient: p,
+                conversation: None,
+                message: None,
+                source: "test".into(),
+                level: "high".into(),
+                categories: vec![],
+                evidence: json!({}),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.risk_event_patient(rid).await.unwrap(), Some(p));
+    assert!(matches!(
+        s.resolve_talk_request(&cli(), p, id, 5_000).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let reqs = s.talk_requests(&actor, p).await.unwrap();
+    assert_eq!(reqs[0].resolved_at_ms, Some(4_000));
+    let moods = s.moods(&actor, p).await.unwrap();
+    assert_eq!(moods.len(), 1);
+    assert_eq!((moods[0].rating, moods[0].at_ms), (3, 3_000));
+    assert_eq!(moods[0].words, vec!["WORDLONELY".to_string()]);
+    assert_eq!(s.last_patient_activity(p).await.unwrap(), Some(3_000));
+    assert_eq!(s.last_patient_activity(q).await.unwrap(), None);
+    let actions: Vec<String> = s
+        .audit_entries(Some(p))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for a in [
+        "talk_requested",
+        "talk_requests_read",
+        "talk_request_resolved",
+        "mood_recorded",
+        "moods_read",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "no {a} audit entry");
+    }
+    let export = s.export_patient(&cli(), p).await.unwrap();
+    assert_eq!(export.moods.len(), 1);
+    assert_eq!(export.talk_requests.len(), 2);
+    s.create_session(NewSession {
+        token_hash: "ph".into(),
+        user: p.into(),
+        csrf_token: "c".into(),
+        created_at_ms: 0,
+        expires_at_ms: 10,
+    })
+    .await
+    .unwrap();
+    s.erase_patient(&cli(), p).await.unwrap();
+    assert!(s.session("ph").await.unwrap().is_none());
+    assert_eq!(s.last_patient_activity(p).await.unwrap(), None);
+    assert!(s.talk_requests(&cli(), p).await.is_err());
+}
+
+async fn disabling_a_user_ends_their_sessions(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let u = add_user(&s, "clin", Role::Clinician).await;
+    s.create_session(NewSession {
+        token_hash: "x".into(),
+        user: u.id,
+        csrf_token: "c".into(),
+        created_at_ms: 0,
+        expires_at_ms: 10,
+    })
+    .await
+    .unwrap();
+    s.set_user_disabled(&cli(), u.id, true).await.unwrap();
+    assert!(s.user(u.id).await.unwrap().unwrap().disabled);
+    assert!(s.session("x").await.unwrap().is_none());
+    s.set_user_disabled(&cli(), u.id, false).await.unwrap();
+    assert!(!s.user(u.id).await.unwrap().unwrap().disabled);
+    assert!(matches!(
+        s.set_user_disabled(
+            &cli(),
+            tandem_domain::UserId::from_uuid(uuid::Uuid::new_v4()),
+            true
+        )
+        .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn care_plan_items_change_status(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let q = patient(&s, "other").await;
+    let item = s
+        .add_care_plan_item(
+            &cli(),
+            NewCarePlanItem {
+                patient: p,
+                kind: CarePlanItemKind::Homework,
+                text: "walk".into(),
+                due_at_ms: None,
+            },
+        )
+        .await
+        .unwrap();
+    s.set_care_plan_item_status(&cli(), p, item, "done")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.care_plan(&cli(), p).await.unwrap().items[0].status,
+        "done"
+    );
+    assert!(s
+        .set_care_plan_item_status(&cli(), p, item, "bogus")
+        .await
+        .is_err());
+    assert!(matches!(
+        s.set_care_plan_item_status(&cli(), q, item, "removed")
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
 
 async fn exercises_are_saved_resumed_and_private_to_their_patient(db: TestDb) {
     let s = db.open(MasterKey::generate()).await;

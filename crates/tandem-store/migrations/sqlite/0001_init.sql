@@ -35,11 +35,10 @@ CREATE TABLE consents (
     granted     BIGINT NOT NULL,
     recorded_at BIGINT NOT NULL,
     recorded_by TEXT,
-    -- The audit sequence number of the write: a total order, so the latest decision wins
-    -- even when two are recorded in the same millisecond.
-    seq         BIGINT NOT NULL
+    -- The audit entry's sequence number: orders two decisions made in the same millisecond.
+    audit_seq   BIGINT NOT NULL
 );
-CREATE INDEX consents_by_patient ON consents (patient_id, seq);
+CREATE INDEX consents_by_patient ON consents (patient_id, audit_seq);
 
 CREATE TABLE conversations (
     id         TEXT PRIMARY KEY,
@@ -161,6 +160,59 @@ CREATE TABLE checkins (
     claimed_until BIGINT
 );
 CREATE INDEX checkins_due ON checkins (status, due_at);
+
+-- Web sign-in. Only the SHA-256 of a session's opaque token is stored, so a copy of the
+-- database cannot be used to sign in. Times are passed in by the server (testable expiry).
+CREATE TABLE sessions (
+    token_hash   TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf_token   TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    mfa_verified BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+
+-- Failed sign-ins per login name (known or not, so lockout does not reveal which exist).
+CREATE TABLE login_attempts (
+    username        TEXT PRIMARY KEY,
+    failures        BIGINT NOT NULL,
+    last_failure_at BIGINT NOT NULL,
+    locked_until    BIGINT
+);
+
+-- TOTP secrets, sealed with a per-user key that the master key wraps (like patient keys).
+-- last_step is the last accepted time step: a code is never accepted twice.
+CREATE TABLE totp_secrets (
+    user_id       TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    wrapped_key   BLOB NOT NULL,
+    master_key_id TEXT NOT NULL,
+    secret        BLOB NOT NULL,
+    confirmed     BIGINT NOT NULL DEFAULT 0,
+    last_step     BIGINT NOT NULL DEFAULT 0,
+    created_at    BIGINT NOT NULL
+);
+
+-- "Talk to my clinician" requests, open until a clinician resolves them.
+CREATE TABLE talk_requests (
+    id          TEXT PRIMARY KEY,
+    patient_id  TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    note        BLOB,
+    created_at  BIGINT NOT NULL,
+    resolved_at BIGINT,
+    resolved_by TEXT
+);
+CREATE INDEX talk_requests_by_patient ON talk_requests (patient_id, created_at);
+
+-- Mood check-ins: a 0-10 rating (sealed with the words, like any clinical value).
+CREATE TABLE mood_checkins (
+    id         TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    body       BLOB NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX mood_checkins_by_patient ON mood_checkins (patient_id, created_at);
 
 -- Append-only, hash-chained. No foreign keys: entries outlive the rows they describe.
 CREATE TABLE audit_log (

@@ -227,8 +227,9 @@ impl Engine {
             return Err(EngineError::TooLong(chars));
         }
         // Earlier messages first: the new one must not count as its own context.
-        let history = self.store.messages(actor, conversation).await?;
-        let patient = self.patient_of(conversation).await?;
+        let ctx = self.store.turn_context(actor, conversation).await?;
+        let patient = ctx.patient;
+        let history = ctx.messages;
         let patient_message = self
             .store
             .append_message(
@@ -307,8 +308,8 @@ impl Engine {
             };
             let mut reply = self
                 .generate_guarded(
-                    actor,
-                    patient,
+                    &ctx.care_plan,
+                    ctx.summary.as_ref().map(|s| s.text.clone()),
                     &history,
                     text,
                     &verdict,
@@ -374,16 +375,6 @@ impl Engine {
             risk_event,
             provenance: prov,
         })
-    }
-
-    async fn patient_of(&self, conversation: ConversationId) -> Result<PatientId, EngineError> {
-        // The store checks the conversation exists when the message is appended; here we
-        // need its patient for care plan and consent.
-        self.store
-            .conversation(conversation)
-            .await?
-            .map(|c| c.patient)
-            .ok_or_else(|| StoreError::NotFound(format!("conversation {conversation}")).into())
     }
 
     async fn ai_consented(&self, patient: PatientId) -> Result<bool, EngineError> {
@@ -495,8 +486,8 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     async fn generate_guarded(
         &self,
-        actor: &Actor,
-        patient: PatientId,
+        plan: &tandem_store::CarePlan,
+        summary: Option<String>,
         history: &[Message],
         text: &str,
         verdict: &Verdict,
@@ -507,7 +498,6 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<String, EngineError> {
         let info = self.model.describe();
-        let plan = self.store.care_plan(actor, patient).await?;
         let view = CarePlanView::from_items(
             plan.items
                 .iter()
@@ -515,7 +505,6 @@ impl Engine {
                 .map(|i| (i.kind, i.text.as_str())),
             plan.ai_preferences.as_ref(),
         );
-        let summary = self.latest_summary(actor, patient, history).await?;
         let psychoeducation = if view.psychoeducation_ids.is_empty() {
             self.library
                 .search(text, self.config.psychoeducation_passages)
@@ -685,28 +674,6 @@ impl Engine {
         format!(
             "I'm sorry, I can't reply right now. Your message has been saved and your care team can see it. If you need to talk to someone now, please reach out:\n\n{resources}"
         )
-    }
-
-    async fn latest_summary(
-        &self,
-        actor: &Actor,
-        patient: PatientId,
-        history: &[Message],
-    ) -> Result<Option<String>, EngineError> {
-        let Some(first) = history.first() else {
-            return Ok(None);
-        };
-        // No summary can exist before the first one is due: skip the (audited) read.
-        if history.len() + 2 <= self.config.summary_every {
-            return Ok(None);
-        }
-        Ok(self
-            .store
-            .summaries(actor, patient)
-            .await?
-            .into_iter()
-            .rfind(|s| s.conversation == first.conversation)
-            .map(|s| s.text))
     }
 
     fn needs_summary(&self, history: &[Message]) -> bool {

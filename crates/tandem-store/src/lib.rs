@@ -81,6 +81,13 @@ pub trait Store: Send + Sync {
     async fn append_message(&self, actor: &Actor, new: NewMessage) -> Result<Message>;
     /// Reads a conversation; audited as a read of the patient's messages.
     async fn messages(&self, actor: &Actor, conversation: ConversationId) -> Result<Vec<Message>>;
+    /// Everything a conversation turn reads (messages, care plan, latest summary) in one
+    /// audited transaction: one audit entry and one round of locking instead of three.
+    async fn turn_context(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+    ) -> Result<TurnContext>;
     async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId>;
     async fn summaries(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Summary>>;
 

@@ -353,3 +353,14 @@ pub struct MoodEntry {
     pub words: Vec<String>,
     pub at_ms: i64,
 }
+
+/// What one conversation turn reads, fetched in one audited transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TurnContext {
+    pub patient: PatientId,
+    /// The conversation so far, oldest first.
+    pub messages: Vec<Message>,
+    pub care_plan: CarePlan,
+    /// The newest summary of this conversation, if any.
+    pub summary: Option<Summary>,
+}

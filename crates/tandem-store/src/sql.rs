@@ -1236,6 +1236,43 @@ impl Store for SqlStore {
         Ok(messages)
     }
 
+    async fn turn_context(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+    ) -> Result<TurnContext> {
+        let (mut tx, slot) = self.begin_write().await?;
+        let patient = self.patient_of_conversation(&mut tx, conversation).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let messages = self
+            .read_messages(&mut tx, &dek, patient, conversation)
+            .await?;
+        let care_plan = self.read_care_plan(&mut tx, &dek, patient).await?;
+        let summary = self
+            .read_summaries(&mut tx, &dek, patient)
+            .await?
+            .into_iter()
+            .rfind(|s| s.conversation == conversation);
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::MessagesRead,
+            Some(patient),
+            Some(format!(
+                "conversation={conversation} count={} with=care_plan,summary",
+                messages.len()
+            )),
+        )
+        .await?;
+        Ok(TurnContext {
+            patient,
+            messages,
+            care_plan,
+            summary,
+        })
+    }
+
     async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId> {
         let id = SummaryId::from_uuid(new_id());
         let (mut tx, slot) = self.begin_write().await?;

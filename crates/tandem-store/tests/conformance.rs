@@ -216,6 +216,7 @@ conformance!(
     failed_writes_leave_nothing_behind,
     measure_schedules_are_set_and_replaced,
     exercises_are_saved_resumed_and_private_to_their_patient,
+    a_turn_reads_its_context_in_one_audited_transaction,
     sessions_are_stored_hashed_touched_and_ended,
     login_failures_count_lock_and_clear,
     totp_secrets_are_sealed_confirmed_and_steps_never_replay,
@@ -1338,4 +1339,63 @@ async fn failed_writes_leave_nothing_behind(db: TestDb) {
     assert_eq!(keys, 1);
     assert!(s.verify_audit().await.unwrap().first_break.is_none());
     let _ = p;
+}
+
+async fn a_turn_reads_its_context_in_one_audited_transaction(db: TestDb) {
+    let s = db.open(MasterKey::generate()).await;
+    let p = patient(&s, "pat").await;
+    let conv = s.create_conversation(&cli(), p).await.unwrap();
+    let m = s
+        .append_message(
+            &cli(),
+            NewMessage {
+                conversation: conv,
+                role: MessageRole::Patient,
+                text: "hello".into(),
+                provenance: None,
+            },
+        )
+        .await
+        .unwrap();
+    s.add_care_plan_item(
+        &cli(),
+        NewCarePlanItem {
+            patient: p,
+            kind: CarePlanItemKind::Goal,
+            text: "walk daily".into(),
+            due_at_ms: None,
+        },
+    )
+    .await
+    .unwrap();
+    s.add_summary(
+        &cli(),
+        NewSummary {
+            conversation: conv,
+            first_message: m.id,
+            last_message: m.id,
+            text: "said hello".into(),
+            provenance: None,
+        },
+    )
+    .await
+    .unwrap();
+    let before = s.audit_entries(Some(p)).await.unwrap().len();
+    let ctx = s.turn_context(&cli(), conv).await.unwrap();
+    assert_eq!(ctx.patient, p);
+    assert_eq!(ctx.messages[0].text, "hello");
+    assert_eq!(ctx.care_plan.items[0].text, "walk daily");
+    assert_eq!(ctx.summary.unwrap().text, "said hello");
+    let audit = s.audit_entries(Some(p)).await.unwrap();
+    assert_eq!(
+        audit.len(),
+        before + 1,
+        "one audit entry for the whole read"
+    );
+    assert_eq!(audit.last().unwrap().action, "messages_read");
+    let missing = tandem_domain::ConversationId::from_uuid(uuid::Uuid::new_v4());
+    assert!(matches!(
+        s.turn_context(&cli(), missing).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -333,6 +333,24 @@ impl SqlStore {
         }
     }
 
+    /// One audited read of a patient's clinical data: check the patient, open their key,
+    /// read, and append the audit entry, all in one transaction.
+    async fn audited_read<T>(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        action: AuditAction,
+        read: impl AsyncFnOnce(&mut AnyConnection, &DataKey) -> Result<T>,
+    ) -> Result<T> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let dek = self.data_key(&mut tx, patient).await?;
+        let out = read(&mut tx, &dek).await?;
+        self.commit_audited(tx, slot, actor, action, Some(patient), None)
+            .await?;
+        Ok(out)
+    }
+
     // --- reads shared by the audited methods and by export ------------------------------
 
     async fn read_messages(
@@ -1321,20 +1339,13 @@ impl Store for SqlStore {
     }
 
     async fn summaries(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Summary>> {
-        let (mut tx, slot) = self.begin_write().await?;
-        self.require_patient(&mut tx, patient).await?;
-        let dek = self.data_key(&mut tx, patient).await?;
-        let out = self.read_summaries(&mut tx, &dek, patient).await?;
-        self.commit_audited(
-            tx,
-            slot,
+        self.audited_read(
             actor,
+            patient,
             AuditAction::SummariesRead,
-            Some(patient),
-            None,
+            async |conn, dek| self.read_summaries(conn, dek, patient).await,
         )
-        .await?;
-        Ok(out)
+        .await
     }
 
     async fn record_risk_event(&self, actor: &Actor, new: NewRiskEvent) -> Result<RiskEventId> {
@@ -1444,20 +1455,13 @@ impl Store for SqlStore {
     }
 
     async fn risk_events(&self, actor: &Actor, patient: PatientId) -> Result<Vec<RiskEvent>> {
-        let (mut tx, slot) = self.begin_write().await?;
-        self.require_patient(&mut tx, patient).await?;
-        let dek = self.data_key(&mut tx, patient).await?;
-        let out = self.read_risk_events(&mut tx, &dek, patient).await?;
-        self.commit_audited(
-            tx,
-            slot,
+        self.audited_read(
             actor,
+            patient,
             AuditAction::RiskEventsRead,
-            Some(patient),
-            None,
+            async |conn, dek| self.read_risk_events(conn, dek, patient).await,
         )
-        .await?;
-        Ok(out)
+        .await
     }
 
     async fn risk_event_patient(&self, id: RiskEventId) -> Result<Option<PatientId>> {
@@ -1508,20 +1512,13 @@ impl Store for SqlStore {
     }
 
     async fn assessments(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Assessment>> {
-        let (mut tx, slot) = self.begin_write().await?;
-        self.require_patient(&mut tx, patient).await?;
-        let dek = self.data_key(&mut tx, patient).await?;
-        let out = self.read_assessments(&mut tx, &dek, patient).await?;
-        self.commit_audited(
-            tx,
-            slot,
+        self.audited_read(
             actor,
+            patient,
             AuditAction::AssessmentsRead,
-            Some(patient),
-            None,
+            async |conn, dek| self.read_assessments(conn, dek, patient).await,
         )
-        .await?;
-        Ok(out)
+        .await
     }
 
     async fn set_measure_schedule(
@@ -1654,20 +1651,13 @@ impl Store for SqlStore {
     }
 
     async fn care_plan(&self, actor: &Actor, patient: PatientId) -> Result<CarePlan> {
-        let (mut tx, slot) = self.begin_write().await?;
-        self.require_patient(&mut tx, patient).await?;
-        let dek = self.data_key(&mut tx, patient).await?;
-        let plan = self.read_care_plan(&mut tx, &dek, patient).await?;
-        self.commit_audited(
-            tx,
-            slot,
+        self.audited_read(
             actor,
+            patient,
             AuditAction::CarePlanRead,
-            Some(patient),
-            None,
+            async |conn, dek| self.read_care_plan(conn, dek, patient).await,
         )
-        .await?;
-        Ok(plan)
+        .await
     }
 
     async fn save_exercise(&self, actor: &Actor, save: SaveExercise) -> Result<ExerciseId> {
@@ -1745,20 +1735,13 @@ impl Store for SqlStore {
     }
 
     async fn exercises(&self, actor: &Actor, patient: PatientId) -> Result<Vec<ExerciseRecord>> {
-        let (mut tx, slot) = self.begin_write().await?;
-        self.require_patient(&mut tx, patient).await?;
-        let dek = self.data_key(&mut tx, patient).await?;
-        let out = self.read_exercises(&mut tx, &dek, patient).await?;
-        self.commit_audited(
-            tx,
-            slot,
+        self.audited_read(
             actor,
+            patient,
             AuditAction::ExercisesRead,
-            Some(patient),
-            None,
+            async |conn, dek| self.read_exercises(conn, dek, patient).await,
         )
-        .await?;
-        Ok(out)
+        .await
     }
 
     async fn schedule_checkin(&self, actor: &Actor, new: NewCheckin) -> Result<CheckinId> {

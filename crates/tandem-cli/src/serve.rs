@@ -36,6 +36,12 @@ pub fn web_config(settings: &Settings) -> WebConfig {
     if let Some(s) = settings.web.secure_cookies {
         cfg.secure_cookies = s;
     }
+    if let Some(m) = settings.web.escalate_after_minutes {
+        cfg.escalation.after = Duration::from_secs(m.max(1) * 60);
+    }
+    if let Some(s) = settings.web.escalation_check_seconds {
+        cfg.escalation_check = Duration::from_secs(s.max(1));
+    }
     cfg
 }
 
@@ -95,6 +101,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     // Printed on stdout so scripts (and the tests) can find the port when binding to :0.
     println!("Tandem listening on http://{addr}");
     let stop = state.shutdown.clone();
+    let escalation = tandem_server::escalation::spawn_job(state.clone());
     let (router, _) = app(state);
     serve(listener, router, async move {
         shutdown_signal().await;
@@ -103,6 +110,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     })
     .await?;
     loader.abort();
+    escalation.abort();
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -24,7 +24,9 @@ use tandem_companion::{
     assemble, identity_answer, identity_question_locale, Budget, CarePlanView, ContextInput,
     Library, Locale, Turn,
 };
-use tandem_domain::{ConsentKind, ConversationId, MessageId, MessageRole, PatientId, RiskEventId};
+use tandem_domain::{
+    ConsentKind, ConversationId, MessageId, MessageRole, PatientId, RiskEventId, UserId,
+};
 use tandem_model::{
     CancellationToken, ChatMessage, ChatRequest, ModelBackend, ModelError, Role as ModelRole,
 };
@@ -75,6 +77,9 @@ pub struct AlertEvent {
     pub categories: Vec<Category>,
     /// High or imminent: the clinician must act now.
     pub urgent: bool,
+    /// Empty for a new alert (it goes to the patient's care team); for an alert nobody
+    /// acknowledged in time, the on-call clinicians it was escalated to.
+    pub escalated_to: Vec<UserId>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -478,6 +483,7 @@ impl Engine {
             level: verdict.level,
             categories: verdict.categories.clone(),
             urgent,
+            escalated_to: Vec::new(),
         });
         tracing::info!(patient = %patient, risk_event = %id, level = %verdict.level, "risk event recorded");
         Ok(Some(id))
@@ -539,6 +545,11 @@ impl Engine {
         prov["prompt_tokens"] = json!(assembled.prompt_tokens);
         prov["dropped_turns"] = json!(assembled.dropped_turns);
         prov["summary_included"] = json!(assembled.summary_included);
+        // Which parts of the clinician's care plan this reply was generated with.
+        prov["care_plan"] = json!({
+            "items": plan.items.iter().filter(|i| i.status == "active").map(|i| i.id.to_string()).collect::<Vec<_>>(),
+            "ai_preferences": plan.ai_preferences.is_some(),
+        });
 
         let mut messages = to_chat(&assembled.messages);
         let ctx = GuardContext {

@@ -121,7 +121,21 @@ pub struct RiskEvent {
     pub categories: Vec<String>,
     pub evidence: serde_json::Value,
     pub created_at_ms: i64,
+    /// When the alert was escalated to the on-call clinicians (unacknowledged too long).
+    pub escalated_at_ms: Option<i64>,
     pub acknowledgement: Option<Acknowledgement>,
+}
+
+/// A risk event's metadata without its sealed evidence: what the escalation job and the
+/// on-call clinician's alert list need.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertHead {
+    pub id: RiskEventId,
+    pub patient: PatientId,
+    pub level: String,
+    pub categories: Vec<String>,
+    pub created_at_ms: i64,
+    pub escalated_at_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug)]

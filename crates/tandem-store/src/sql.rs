@@ -443,7 +443,7 @@ impl SqlStore {
     ) -> Result<Vec<RiskEvent>> {
         let rows = sqlx::query(
             "SELECT e.id, e.conversation_id, e.message_id, e.source, e.level, e.categories, e.evidence, \
-                    e.created_at, a.clinician_id, a.acknowledged_at, a.note \
+                    e.created_at, e.escalated_at, a.clinician_id, a.acknowledged_at, a.note \
              FROM risk_events e LEFT JOIN risk_acknowledgements a ON a.risk_event_id = e.id \
              WHERE e.patient_id = $1 ORDER BY e.created_at, e.id",
         )
@@ -479,6 +479,7 @@ impl SqlStore {
                         .collect(),
                     evidence: open_json(dek, r, "risk_events", "evidence", &id, patient)?,
                     created_at_ms: r.try_get("created_at")?,
+                    escalated_at_ms: r.try_get("escalated_at")?,
                     acknowledgement,
                 })
             })
@@ -1462,6 +1463,166 @@ impl Store for SqlStore {
             async |conn, dek| self.read_risk_events(conn, dek, patient).await,
         )
         .await
+    }
+
+    async fn set_on_call(&self, actor: &Actor, clinician: UserId, on_call: bool) -> Result<()> {
+        let (mut tx, slot) = self.begin_write().await?;
+        let role: Option<String> = sqlx::query("SELECT role FROM users WHERE id = $1")
+            .bind(clinician.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("role"))
+            .transpose()?;
+        match role.as_deref() {
+            None => return Err(StoreError::not_found(format!("user {clinician}"))),
+            Some("clinician") => {}
+            Some(_) => return Err(StoreError::Invalid("only clinicians can be on call".into())),
+        }
+        if on_call {
+            sqlx::query(
+                "INSERT INTO on_call (clinician_id, since, set_by) VALUES ($1, $2, $3) \
+                 ON CONFLICT (clinician_id) DO NOTHING",
+            )
+            .bind(clinician.to_string())
+            .bind(now_ms())
+            .bind(actor.id.clone())
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query("DELETE FROM on_call WHERE clinician_id = $1")
+                .bind(clinician.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::OnCallChanged,
+            None,
+            Some(format!("clinician={clinician} on_call={on_call}")),
+        )
+        .await
+    }
+
+    async fn on_call(&self) -> Result<Vec<UserId>> {
+        let rows = sqlx::query(
+            "SELECT o.clinician_id FROM on_call o JOIN users u ON u.id = o.clinician_id \
+             WHERE u.disabled = 0 ORDER BY o.since, o.clinician_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| parse_col(r, "clinician_id")).collect()
+    }
+
+    async fn unescalated_alerts(
+        &self,
+        levels: &[&str],
+        created_before_ms: i64,
+    ) -> Result<Vec<AlertHead>> {
+        if levels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..levels.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT e.id, e.patient_id, e.level, e.categories, e.created_at, e.escalated_at \
+             FROM risk_events e LEFT JOIN risk_acknowledgements a ON a.risk_event_id = e.id \
+             WHERE e.escalated_at IS NULL AND a.risk_event_id IS NULL AND e.created_at <= $1 \
+               AND e.level IN ({}) ORDER BY e.created_at, e.id",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(created_before_ms);
+        for l in levels {
+            q = q.bind(*l);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(alert_head).collect()
+    }
+
+    async fn escalate_risk_event(
+        &self,
+        actor: &Actor,
+        id: RiskEventId,
+        to: &[UserId],
+        at_ms: i64,
+    ) -> Result<bool> {
+        let (mut tx, slot) = self.begin_write().await?;
+        // The claim: only one worker's UPDATE finds the event still open.
+        let claimed = sqlx::query(
+            "UPDATE risk_events SET escalated_at = $1 WHERE id = $2 AND escalated_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM risk_acknowledgements a WHERE a.risk_event_id = $2)",
+        )
+        .bind(at_ms)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let row = sqlx::query("SELECT patient_id FROM risk_events WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let patient: PatientId = parse_col(&row, "patient_id")?;
+        for clinician in to {
+            sqlx::query(
+                "INSERT INTO risk_escalations (risk_event_id, clinician_id, patient_id, escalated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (risk_event_id, clinician_id) DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(clinician.to_string())
+            .bind(patient.to_string())
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let to_list: Vec<String> = to.iter().map(ToString::to_string).collect();
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::AlertEscalated,
+            Some(patient),
+            Some(format!("risk_event={id} to={}", to_list.join(","))),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    async fn escalated_to(&self, clinician: UserId) -> Result<Vec<AlertHead>> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.patient_id, e.level, e.categories, e.created_at, e.escalated_at \
+             FROM risk_escalations x JOIN risk_events e ON e.id = x.risk_event_id \
+             LEFT JOIN risk_acknowledgements a ON a.risk_event_id = e.id \
+             WHERE x.clinician_id = $1 AND a.risk_event_id IS NULL \
+             ORDER BY e.created_at DESC, e.id",
+        )
+        .bind(clinician.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alert_head).collect()
+    }
+
+    async fn has_escalation(
+        &self,
+        clinician: UserId,
+        patient: PatientId,
+        since_ms: i64,
+    ) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM risk_escalations x \
+             LEFT JOIN risk_acknowledgements a ON a.risk_event_id = x.risk_event_id \
+             WHERE x.clinician_id = $1 AND x.patient_id = $2 \
+               AND (a.risk_event_id IS NULL OR x.escalated_at >= $3)",
+        )
+        .bind(clinician.to_string())
+        .bind(patient.to_string())
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
     async fn risk_event_patient(&self, id: RiskEventId) -> Result<Option<PatientId>> {
@@ -2460,6 +2621,7 @@ impl Store for SqlStore {
         let statements = [
             "DELETE FROM patient_keys WHERE patient_id = $1",
             "DELETE FROM risk_acknowledgements WHERE risk_event_id IN (SELECT id FROM risk_events WHERE patient_id = $1)",
+            "DELETE FROM risk_escalations WHERE patient_id = $1",
             "DELETE FROM risk_events WHERE patient_id = $1",
             "DELETE FROM summaries WHERE patient_id = $1",
             "DELETE FROM messages WHERE patient_id = $1",
@@ -2500,6 +2662,22 @@ impl Store for SqlStore {
             rows_deleted: deleted,
         })
     }
+}
+
+fn alert_head(r: &AnyRow) -> Result<AlertHead> {
+    let categories: String = r.try_get("categories")?;
+    Ok(AlertHead {
+        id: parse_col(r, "id")?,
+        patient: parse_col(r, "patient_id")?,
+        level: r.try_get("level")?,
+        categories: categories
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
+        created_at_ms: r.try_get("created_at")?,
+        escalated_at_ms: r.try_get("escalated_at")?,
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::Connection;
 use std::sync::Arc;
 use tandem_domain::{
-    CarePlanItemKind, ChainBreak, ConsentKind, MessageRole, PatientId, Role, Username,
+    CarePlanItemKind, ChainBreak, ConsentKind, MessageRole, PatientId, Role, UserId, Username,
 };
 use tandem_store::*;
 use tandem_vault::MasterKey;
@@ -224,6 +224,7 @@ conformance!(
     disabling_a_user_ends_their_sessions,
     care_plan_items_change_status,
     consent_decisions_keep_their_order_within_a_millisecond,
+    overdue_alerts_escalate_once_to_the_clinicians_on_call,
 );
 
 async fn consent_decisions_keep_their_order_within_a_millisecond(db: TestDb) {
@@ -1398,4 +1399,130 @@ async fn a_turn_reads_its_context_in_one_audited_transaction(db: TestDb) {
         s.turn_context(&cli(), missing).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn overdue_alerts_escalate_once_to_the_clinicians_on_call(db: TestDb) {
+    let s = Arc::new(db.open(MasterKey::generate()).await);
+    let p = patient(&s, "pat").await;
+    let other = patient(&s, "other").await;
+    let team = add_user(&s, "clin", Role::Clinician).await;
+    let oncall = add_user(&s, "oncall", Role::Clinician).await;
+    s.assign_care_team(&cli(), team.id, p).await.unwrap();
+    let event = |patient: PatientId, level: &str| NewRiskEvent {
+        patient,
+        conversation: None,
+        message: None,
+        source: "chat".into(),
+        level: level.into(),
+        categories: vec!["suicide".into(), "self_harm".into()],
+        evidence: json!({"rules": ["x"]}),
+    };
+    let high = s.record_risk_event(&cli(), event(p, "high")).await.unwrap();
+    let moderate = s
+        .record_risk_event(&cli(), event(p, "moderate"))
+        .await
+        .unwrap();
+    let acked = s
+        .record_risk_event(&cli(), event(other, "imminent"))
+        .await
+        .unwrap();
+    let who = Actor::user(team.id, Role::Clinician);
+    s.acknowledge_risk_event(&who, acked, None).await.unwrap();
+
+    // The level filter and the time bound select; acknowledged events never come back.
+    let far = i64::MAX / 2;
+    let open = s
+        .unescalated_alerts(&["high", "imminent"], far)
+        .await
+        .unwrap();
+    assert_eq!(open.iter().map(|a| a.id).collect::<Vec<_>>(), vec![high]);
+    assert_eq!(open[0].patient, p);
+    assert_eq!(open[0].categories, vec!["suicide", "self_harm"]);
+    assert!(s.unescalated_alerts(&["high"], 0).await.unwrap().is_empty());
+    assert_eq!(
+        s.unescalated_alerts(&["moderate"], far).await.unwrap()[0].id,
+        moderate
+    );
+
+    // The rota: only clinicians, audited, on and off.
+    assert!(matches!(
+        s.set_on_call(&cli(), UserId::from(p), true).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(s.on_call().await.unwrap().is_empty());
+    s.set_on_call(&cli(), oncall.id, true).await.unwrap();
+    s.set_on_call(&cli(), oncall.id, true).await.unwrap();
+    assert_eq!(s.on_call().await.unwrap(), vec![oncall.id]);
+
+    // Two workers race to escalate the same alert: exactly one wins.
+    assert!(!s.has_escalation(oncall.id, p, 0).await.unwrap());
+    let (a, b) = tokio::join!(
+        {
+            let s = s.clone();
+            async move {
+                s.escalate_risk_event(&cli(), high, &[oncall.id], 5_000)
+                    .await
+                    .unwrap()
+            }
+        },
+        {
+            let s = s.clone();
+            async move {
+                s.escalate_risk_event(&cli(), high, &[oncall.id], 5_000)
+                    .await
+                    .unwrap()
+            }
+        },
+    );
+    assert!(a ^ b, "exactly one escalation: {a} {b}");
+    assert!(!s
+        .escalate_risk_event(&cli(), acked, &[oncall.id], 5_000)
+        .await
+        .unwrap());
+    assert!(s
+        .unescalated_alerts(&["high", "imminent"], far)
+        .await
+        .unwrap()
+        .is_empty());
+    let mine = s.escalated_to(oncall.id).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].escalated_at_ms, Some(5_000));
+    assert!(s.escalated_to(team.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.risk_events(&who, p).await.unwrap()[0].escalated_at_ms,
+        Some(5_000)
+    );
+    // Access: while unacknowledged always; once acknowledged, only within the window.
+    assert!(s.has_escalation(oncall.id, p, far).await.unwrap());
+    assert!(!s.has_escalation(oncall.id, other, 0).await.unwrap());
+    s.acknowledge_risk_event(&Actor::user(oncall.id, Role::Clinician), high, None)
+        .await
+        .unwrap();
+    assert!(s.escalated_to(oncall.id).await.unwrap().is_empty());
+    assert!(s.has_escalation(oncall.id, p, 5_000).await.unwrap());
+    assert!(!s.has_escalation(oncall.id, p, 5_001).await.unwrap());
+
+    let actions: Vec<String> = s
+        .audit_entries(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "alert_escalated").count(),
+        1
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "on_call_changed").count(),
+        2
+    );
+
+    s.set_on_call(&cli(), oncall.id, false).await.unwrap();
+    assert!(s.on_call().await.unwrap().is_empty());
+    // Erasure removes the escalation rows with the patient.
+    s.erase_patient(&cli().with_reason("test"), p)
+        .await
+        .unwrap();
+    assert!(!s.has_escalation(oncall.id, p, 0).await.unwrap());
 }

@@ -24,9 +24,7 @@ use tandem_companion::{
     assemble, identity_answer, identity_question_locale, Budget, CarePlanView, ContextInput,
     Library, Locale, Turn,
 };
-use tandem_domain::{
-    ConsentKind, ConversationId, MessageId, MessageRole, PatientId, RiskEventId, UserId,
-};
+use tandem_domain::{ConversationId, MessageId, MessageRole, PatientId, RiskEventId, UserId};
 use tandem_model::{
     CancellationToken, ChatMessage, ChatRequest, ModelBackend, ModelError, Role as ModelRole,
 };
@@ -231,22 +229,12 @@ impl Engine {
         if chars > MAX_MESSAGE_CHARS {
             return Err(EngineError::TooLong(chars));
         }
-        // Earlier messages first: the new one must not count as its own context.
-        let ctx = self.store.turn_context(actor, conversation).await?;
+        // One transaction reads the context (earlier messages first: the new one must not
+        // count as its own context) and stores the patient's message.
+        let ctx = self.store.open_turn(actor, conversation, text).await?;
         let patient = ctx.patient;
         let history = ctx.messages;
-        let patient_message = self
-            .store
-            .append_message(
-                actor,
-                NewMessage {
-                    conversation,
-                    role: MessageRole::Patient,
-                    text: text.to_string(),
-                    provenance: None,
-                },
-            )
-            .await?;
+        let patient_message = ctx.patient_message;
 
         // 1. Screen, with the patient's earlier messages as context.
         let context: Vec<&str> = history
@@ -286,7 +274,7 @@ impl Engine {
             prov["generator"] = json!("crisis-protocol");
             on_event(StreamEvent::Delta(text));
             text.clone()
-        } else if !self.ai_consented(patient).await? {
+        } else if !ctx.ai_consent {
             actions.push(TurnAction::ConsentWithdrawn);
             prov["generator"] = json!("fixed:consent");
             let t = self.consent_off_text();
@@ -380,15 +368,6 @@ impl Engine {
             risk_event,
             provenance: prov,
         })
-    }
-
-    async fn ai_consented(&self, patient: PatientId) -> Result<bool, EngineError> {
-        Ok(self
-            .store
-            .consents(patient)
-            .await?
-            .iter()
-            .any(|c| c.kind == ConsentKind::AiProcessing && c.granted))
     }
 
     /// The first due measure not yet offered in this conversation: (instrument, text).

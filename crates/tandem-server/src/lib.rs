@@ -136,8 +136,11 @@ impl AppState {
     /// State over an engine (which holds the store, safety engine and model backend).
     pub fn new(engine: Engine, registry: Arc<Registry>, config: WebConfig) -> AppState {
         let store = engine.store().clone();
+        let care = Arc::new(Care::new(store.clone(), registry.clone()));
+        // The companion invites the patient to measures that are due.
+        let engine = engine.with_care(care.clone());
         AppState {
-            care: Arc::new(Care::new(store.clone(), registry.clone())),
+            care,
             store,
             engine,
             registry,

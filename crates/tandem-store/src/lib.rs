@@ -81,12 +81,15 @@ pub trait Store: Send + Sync {
     async fn append_message(&self, actor: &Actor, new: NewMessage) -> Result<Message>;
     /// Reads a conversation; audited as a read of the patient's messages.
     async fn messages(&self, actor: &Actor, conversation: ConversationId) -> Result<Vec<Message>>;
-    /// Everything a conversation turn reads (messages, care plan, latest summary) in one
-    /// audited transaction: one audit entry and one round of locking instead of three.
-    async fn turn_context(
+    /// Opens a conversation turn in one transaction: reads everything the turn needs (the
+    /// messages so far, the care plan, the conversation's latest summary, whether AI
+    /// processing is consented) and appends the patient's new message after them. Audited
+    /// as that read and that write (two chained entries, one transaction).
+    async fn open_turn(
         &self,
         actor: &Actor,
         conversation: ConversationId,
+        text: &str,
     ) -> Result<TurnContext>;
     async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId>;
     async fn summaries(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Summary>>;

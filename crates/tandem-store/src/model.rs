@@ -377,4 +377,8 @@ pub struct TurnContext {
     pub care_plan: CarePlan,
     /// The newest summary of this conversation, if any.
     pub summary: Option<Summary>,
+    /// The patient's latest AI-processing consent decision is "granted".
+    pub ai_consent: bool,
+    /// The patient's message that opened this turn (not among `messages`).
+    pub patient_message: Message,
 }

@@ -216,7 +216,7 @@ conformance!(
     failed_writes_leave_nothing_behind,
     measure_schedules_are_set_and_replaced,
     exercises_are_saved_resumed_and_private_to_their_patient,
-    a_turn_reads_its_context_in_one_audited_transaction,
+    a_turn_reads_its_context_and_stores_the_message_in_one_transaction,
     sessions_are_stored_hashed_touched_and_ended,
     login_failures_count_lock_and_clear,
     totp_secrets_are_sealed_confirmed_and_steps_never_replay,
@@ -1342,7 +1342,7 @@ async fn failed_writes_leave_nothing_behind(db: TestDb) {
     let _ = p;
 }
 
-async fn a_turn_reads_its_context_in_one_audited_transaction(db: TestDb) {
+async fn a_turn_reads_its_context_and_stores_the_message_in_one_transaction(db: TestDb) {
     let s = db.open(MasterKey::generate()).await;
     let p = patient(&s, "pat").await;
     let conv = s.create_conversation(&cli(), p).await.unwrap();
@@ -1382,23 +1382,51 @@ async fn a_turn_reads_its_context_in_one_audited_transaction(db: TestDb) {
     .await
     .unwrap();
     let before = s.audit_entries(Some(p)).await.unwrap().len();
-    let ctx = s.turn_context(&cli(), conv).await.unwrap();
+    let ctx = s.open_turn(&cli(), conv, "how are you").await.unwrap();
     assert_eq!(ctx.patient, p);
+    assert_eq!(
+        ctx.messages.len(),
+        1,
+        "the new message is not its own context"
+    );
     assert_eq!(ctx.messages[0].text, "hello");
     assert_eq!(ctx.care_plan.items[0].text, "walk daily");
     assert_eq!(ctx.summary.unwrap().text, "said hello");
+    assert!(!ctx.ai_consent, "no consent recorded yet");
+    assert_eq!(ctx.patient_message.text, "how are you");
+    assert_eq!(ctx.patient_message.seq, ctx.messages[0].seq + 1);
     let audit = s.audit_entries(Some(p)).await.unwrap();
     assert_eq!(
         audit.len(),
-        before + 1,
-        "one audit entry for the whole read"
+        before + 2,
+        "the read and the write, one entry each"
     );
-    assert_eq!(audit.last().unwrap().action, "messages_read");
+    assert_eq!(audit[before].action, "messages_read");
+    assert_eq!(audit[before + 1].action, "message_written");
+    assert_eq!(audit[before + 1].seq, audit[before].seq + 1);
+    assert_eq!(
+        s.verify_audit().await.unwrap().first_break,
+        None,
+        "the two entries chain"
+    );
+    let stored = s.messages(&cli(), conv).await.unwrap();
+    assert_eq!(stored.last().unwrap().text, "how are you");
+
+    s.record_consent(&cli(), p, ConsentKind::AiProcessing, true)
+        .await
+        .unwrap();
+    assert!(s.open_turn(&cli(), conv, "again").await.unwrap().ai_consent);
     let missing = tandem_domain::ConversationId::from_uuid(uuid::Uuid::new_v4());
+    let n = s.audit_entries(None).await.unwrap().len();
     assert!(matches!(
-        s.turn_context(&cli(), missing).await,
+        s.open_turn(&cli(), missing, "lost").await,
         Err(StoreError::NotFound(_))
     ));
+    assert_eq!(
+        s.audit_entries(None).await.unwrap().len(),
+        n,
+        "nothing half-written"
+    );
 }
 
 async fn overdue_alerts_escalate_once_to_the_clinicians_on_call(db: TestDb) {
@@ -1488,10 +1516,10 @@ async fn overdue_alerts_escalate_once_to_the_clinicians_on_call(db: TestDb) {
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].escalated_at_ms, Some(5_000));
     assert!(s.escalated_to(team.id).await.unwrap().is_empty());
-    assert_eq!(
-        s.risk_events(&who, p).await.unwrap()[0].escalated_at_ms,
-        Some(5_000)
-    );
+    let events = s.risk_events(&who, p).await.unwrap();
+    let escalated_at = |id| events.iter().find(|e| e.id == id).unwrap().escalated_at_ms;
+    assert_eq!(escalated_at(high), Some(5_000));
+    assert_eq!(escalated_at(moderate), None);
     // Access: while unacknowledged always; once acknowledged, only within the window.
     assert!(s.has_escalation(oncall.id, p, far).await.unwrap());
     assert!(!s.has_escalation(oncall.id, other, 0).await.unwrap());

@@ -968,7 +968,10 @@ mod tests {
             acc.finish(&ctx, cut_off, &mut on);
             (acc.into_reply(), shown)
         };
-        let pieces = ["Small steps count. ", "Remember, even small changes can mak"];
+        let pieces = [
+            "Small steps count. ",
+            "Remember, even small changes can mak",
+        ];
         let (reply, shown) = run(&pieces, true);
         assert_eq!(reply, "Small steps count.");
         assert_eq!(shown.trim_end(), "Small steps count.");

@@ -1,7 +1,9 @@
 //! Embedded backend speed on the real default model: time to first token, generation
 //! tokens/s and peak memory, compared with llama.cpp's own `llama-bench` on the same GGUF and
 //! thread count in the same run when a `llama-bench` binary is found (`LLAMA_BENCH`, `PATH`, or
-//! `target/llama-bench/bin/llama-bench` as built by `scripts/build-llama-bench`).
+//! `target/llama-bench/bin/llama-bench`). The llama.cpp sources vendored by llama-cpp-sys-2
+//! leave the tools out, so build `llama-bench` from llama.cpp at the same release, with the
+//! same flags (`-DGGML_NATIVE=OFF -DGGML_OPENMP=ON`, Release), outside this repository.
 //!
 //! `cargo bench -p tandem-model --bench embedded` (set `BENCH_RUNS`, default 5).
 #![allow(clippy::unwrap_used, clippy::expect_used)]

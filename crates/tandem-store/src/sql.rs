@@ -77,6 +77,41 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     master: RwLock<MasterKey>,
+    /// SQLite only: the background WAL checkpointer, stopped when the store is dropped.
+    checkpointer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for SqlStore {
+    fn drop(&mut self) {
+        if let Some(task) = self.checkpointer.take() {
+            task.abort();
+        }
+    }
+}
+
+/// How often the SQLite write-ahead log is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Copies the write-ahead log into the database file every [`CHECKPOINT_EVERY`], off the
+/// request path. `PASSIVE` never waits for readers or writers: what it cannot copy now it
+/// copies next time.
+fn spawn_checkpointer(pool: AnyPool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed; retrying at the next tick");
+            }
+        }
+    })
 }
 
 fn now_ms() -> i64 {
@@ -134,6 +169,12 @@ impl SqlStore {
                     sqlx::query("PRAGMA synchronous = NORMAL")
                         .execute(&mut *conn)
                         .await?;
+                    // No checkpoint inside a request's commit (it copies pages back and
+                    // fsyncs: the slow tail of every write). The store's checkpointer does
+                    // it in the background instead.
+                    sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
@@ -145,7 +186,9 @@ impl SqlStore {
                 url: redact_url(url),
                 source,
             })?;
+        let checkpointer = (backend == Backend::Sqlite).then(|| spawn_checkpointer(pool.clone()));
         Ok(SqlStore {
+            checkpointer,
             pool,
             backend,
             master: RwLock::new(master),
@@ -208,7 +251,17 @@ impl SqlStore {
         &self.pool
     }
 
+    /// Closes the pool; on SQLite the write-ahead log is first folded into the database
+    /// file, so a stopped server leaves one self-contained file.
     pub async fn close(&self) {
+        if self.backend == Backend::Sqlite {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, "final WAL checkpoint failed; the next start recovers the log");
+            }
+        }
         self.pool.close().await;
     }
 

@@ -11,6 +11,7 @@ use anyhow::{anyhow, Context};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
+use tandem_care::Care;
 use tandem_companion::Library;
 use tandem_engine::{Engine, EngineConfig};
 use tandem_measures::Registry;
@@ -61,8 +62,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
 
     let library = Library::load_default().map_err(|e| anyhow!("psychoeducation library: {e}"))?;
-    let registry = Registry::builtin().map_err(|e| anyhow!("measure instruments: {e}"))?;
+    let registry = Arc::new(
+        Registry::builtin().map_err(|e| anyhow!("measure instruments: {e}"))?,
+    );
     let model = Arc::new(LazyBackend::new());
+    // The engine reaches the care services so the companion can invite due measures.
+    let care = Arc::new(Care::new(store.clone(), registry.clone()));
     let engine = Engine::new(
         store.clone(),
         Arc::new(safety::engine()?),
@@ -72,8 +77,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             locale: settings.locale.clone(),
             ..EngineConfig::default()
         },
-    );
-    let state = AppState::new(engine, Arc::new(registry), web_config(settings));
+    )
+    .with_care(care);
+    let state = AppState::new(engine, registry, web_config(settings)).with_lazy_model(model.clone());
     let loader = {
         let settings = settings.clone();
         let model = model.clone();
@@ -84,10 +90,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
                     model.set(backend);
                     tracing::info!(backend = info.backend, model = %info.model_id, "model ready");
                 }
-                Err(e) => tracing::error!(
-                    error = %format!("{e:#}"),
-                    "the model could not be loaded; the companion will answer that it cannot reply (crisis responses still work)"
-                ),
+                Err(e) => {
+                    model.set_failed();
+                    tracing::error!(
+                        error = %format!("{e:#}"),
+                        "the model could not be loaded; the companion will answer that it cannot reply (crisis responses still work)"
+                    )
+                }
             }
         })
     };

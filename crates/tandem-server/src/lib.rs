@@ -20,7 +20,7 @@ pub mod routes;
 mod security;
 
 pub use error::ApiError;
-pub use lazy_model::LazyBackend;
+pub use lazy_model::{LazyBackend, ModelState};
 pub use routes::RouteInfo;
 
 use axum::extract::State;
@@ -123,6 +123,8 @@ pub struct AppState {
     /// Cancelled when the server shuts down, so long-lived streams (live alerts) end and
     /// graceful shutdown can finish.
     pub shutdown: tandem_model::CancellationToken,
+    /// The model loading in the background, if it is (`/readyz` reports its state).
+    pub lazy_model: Option<Arc<LazyBackend>>,
 }
 
 impl AppState {
@@ -137,7 +139,20 @@ impl AppState {
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
             shutdown: tandem_model::CancellationToken::new(),
+            lazy_model: None,
         }
+    }
+
+    /// Reports this background-loading model's state on `/readyz`.
+    pub fn with_lazy_model(mut self, model: Arc<LazyBackend>) -> AppState {
+        self.lazy_model = Some(model);
+        self
+    }
+
+    pub fn model_state(&self) -> ModelState {
+        self.lazy_model
+            .as_ref()
+            .map_or(ModelState::Ready, |m| m.state())
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AppState {
@@ -183,15 +198,22 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready when the database answers. The model's state (`loading`, `ready`, `failed`) is
+/// reported beside it but does not make the server unready: crisis responses and every
+/// page work without the model.
 async fn readyz(State(state): State<AppState>) -> Response {
     let backend = state.store.backend();
+    let model = state.model_state();
     match state.store.ping().await {
-        Ok(()) => Json(serde_json::json!({"status": "ready", "database": backend})).into_response(),
+        Ok(()) => Json(serde_json::json!({"status": "ready", "database": backend, "model": model}))
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed: database did not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable", "database": backend})),
+                Json(
+                    serde_json::json!({"status": "unavailable", "database": backend, "model": model}),
+                ),
             )
                 .into_response()
         }

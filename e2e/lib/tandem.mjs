@@ -73,6 +73,23 @@ function tandemEnv(dataDir) {
 }
 
 /**
+ * What the conversation engine answers to `text` as the first message of a throwaway
+ * patient (`tandem converse`), without the web layer: the fixed crisis response to compare
+ * the page against.
+ */
+export function converse(text) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'tandem-converse-'));
+  try {
+    const out = run(tandemBinary(), ['converse', '--model', modelPath()], {
+      env: tandemEnv(dataDir), cwd: dataDir, input: `${JSON.stringify({ user: text })}\n`,
+    });
+    return JSON.parse(out.trim().split('\n').pop());
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
  * A running Tandem with the given accounts. `users` is a list of {name, role}; `teams` a
  * list of [clinician, patient] names. Every account has the password PASSWORD.
  */

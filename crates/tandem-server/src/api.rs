@@ -1068,7 +1068,18 @@ pub async fn resolve_talk_request(
 // --- clinician: alerts ----------------------------------------------------------------------
 
 pub(crate) async fn open_alerts(st: &AppState, me: &ClinicianSession) -> ApiResult<Vec<Value>> {
-    let mut out = Vec::new();
+    Ok(alerts_overview(st, me, i64::MAX).await?.0)
+}
+
+/// The caseload's alerts in one pass over its risk events: the open ones, and those
+/// acknowledged at or after `acknowledged_since_ms` (with who and when), newest first.
+pub(crate) async fn alerts_overview(
+    st: &AppState,
+    me: &ClinicianSession,
+    acknowledged_since_ms: i64,
+) -> ApiResult<(Vec<Value>, Vec<Value>)> {
+    let mut open = Vec::new();
+    let mut acknowledged = Vec::new();
     for p in st.store.caseload(me.user.id).await? {
         let name = st
             .store
@@ -1077,18 +1088,39 @@ pub(crate) async fn open_alerts(st: &AppState, me: &ClinicianSession) -> ApiResu
             .map(|u| u.username.to_string())
             .unwrap_or_default();
         for e in st.store.risk_events(&me.actor, p).await? {
-            if e.acknowledgement.is_none() {
-                out.push(json!({
-                    "id": e.id, "patient": p, "username": name, "level": e.level,
-                    "categories": e.categories, "source": e.source,
-                    "urgent": tandem_care::caseload::level_rank(&e.level) >= 3,
-                    "created_at_ms": e.created_at_ms,
-                }));
+            let mut v = json!({
+                "id": e.id, "patient": p, "username": name, "level": e.level,
+                "categories": e.categories, "source": e.source,
+                "urgent": tandem_care::caseload::level_rank(&e.level) >= 3,
+                "created_at_ms": e.created_at_ms,
+            });
+            match &e.acknowledgement {
+                None => open.push(v),
+                Some(a) if a.at_ms >= acknowledged_since_ms => {
+                    v["acknowledged_by"] = json!(staff_name(st, &a.clinician).await?);
+                    v["acknowledged_at_ms"] = json!(a.at_ms);
+                    acknowledged.push(v);
+                }
+                Some(_) => {}
             }
         }
     }
-    out.sort_by_key(|v| std::cmp::Reverse(v["created_at_ms"].as_i64().unwrap_or(0)));
-    Ok(out)
+    open.sort_by_key(|v| std::cmp::Reverse(v["created_at_ms"].as_i64().unwrap_or(0)));
+    acknowledged.sort_by_key(|v| std::cmp::Reverse(v["acknowledged_at_ms"].as_i64().unwrap_or(0)));
+    Ok((open, acknowledged))
+}
+
+/// The login name of the staff account an audit or acknowledgement record names by id
+/// (`system:...` actors keep their label).
+pub(crate) async fn staff_name(st: &AppState, actor_id: &str) -> ApiResult<String> {
+    let Ok(id) = actor_id.parse::<UserId>() else {
+        return Ok(actor_id.to_string());
+    };
+    Ok(st
+        .store
+        .user(id)
+        .await?
+        .map_or_else(|| "a deleted account".to_string(), |u| u.username.to_string()))
 }
 
 /// Unacknowledged risk alerts for the clinician's caseload, newest first.

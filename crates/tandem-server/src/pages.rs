@@ -628,29 +628,49 @@ pub struct AlertRow {
     pub when: String,
 }
 
+pub struct AckRow {
+    pub alert: AlertRow,
+    pub by: String,
+    pub at: String,
+}
+
 #[derive(Template)]
 #[template(path = "alerts.html")]
 struct AlertsPage {
     nav: Nav,
     alerts: Vec<AlertRow>,
+    acknowledged: Vec<AckRow>,
+}
+
+/// How far back the alerts page lists acknowledged alerts.
+const ACKNOWLEDGED_SHOWN_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+fn alert_row(a: &Value) -> AlertRow {
+    AlertRow {
+        id: a["id"].as_str().unwrap_or_default().to_string(),
+        patient: a["patient"].as_str().unwrap_or_default().to_string(),
+        username: a["username"].as_str().unwrap_or_default().to_string(),
+        level: a["level"].as_str().unwrap_or_default().to_string(),
+        when: date(a["created_at_ms"].as_i64().unwrap_or(0)),
+    }
 }
 
 async fn alerts(State(st): State<AppState>, me: ClinicianSession) -> PageResult {
-    let alerts = crate::api::open_alerts(&st, &me)
-        .await
-        .map_err(page_err)?
-        .into_iter()
-        .map(|a| AlertRow {
-            id: a["id"].as_str().unwrap_or_default().to_string(),
-            patient: a["patient"].as_str().unwrap_or_default().to_string(),
-            username: a["username"].as_str().unwrap_or_default().to_string(),
-            level: a["level"].as_str().unwrap_or_default().to_string(),
-            when: date(a["created_at_ms"].as_i64().unwrap_or(0)),
-        })
-        .collect();
+    let (open, acknowledged) =
+        crate::api::alerts_overview(&st, &me, st.now_ms().saturating_sub(ACKNOWLEDGED_SHOWN_MS))
+            .await
+            .map_err(page_err)?;
     Ok(render(&AlertsPage {
         nav: Nav::of(&me.user, &me.csrf),
-        alerts,
+        alerts: open.iter().map(alert_row).collect(),
+        acknowledged: acknowledged
+            .iter()
+            .map(|a| AckRow {
+                alert: alert_row(a),
+                by: a["acknowledged_by"].as_str().unwrap_or_default().to_string(),
+                at: date(a["acknowledged_at_ms"].as_i64().unwrap_or(0)),
+            })
+            .collect(),
     }))
 }
 
@@ -750,10 +770,23 @@ async fn patient_page(
             when: date(x["created_at_ms"].as_i64().unwrap_or(0)),
         })
         .collect();
-    let risks = arr("risk_events")
-        .iter()
-        .rev()
-        .map(|x| RiskView {
+    let mut risks = Vec::new();
+    for x in arr("risk_events").iter().rev() {
+        // Records name staff by account id; people read names.
+        let acknowledged = match x["acknowledgement"].as_object() {
+            Some(a) => Some(format!(
+                "by {} at {}",
+                crate::api::staff_name(
+                    &st,
+                    a.get("clinician").and_then(|v| v.as_str()).unwrap_or("")
+                )
+                .await
+                .map_err(page_err)?,
+                date(a.get("at_ms").and_then(|v| v.as_i64()).unwrap_or(0))
+            )),
+            None => None,
+        };
+        risks.push(RiskView {
             id: s(&x["id"]),
             level: s(&x["level"]),
             categories: x["categories"]
@@ -768,15 +801,9 @@ async fn patient_page(
             source: s(&x["source"]),
             evidence: serde_json::to_string_pretty(&x["evidence"]).unwrap_or_default(),
             when: date(x["created_at_ms"].as_i64().unwrap_or(0)),
-            acknowledged: x["acknowledgement"].as_object().map(|a| {
-                format!(
-                    "by {} at {}",
-                    a.get("clinician").and_then(|v| v.as_str()).unwrap_or(""),
-                    date(a.get("at_ms").and_then(|v| v.as_i64()).unwrap_or(0))
-                )
-            }),
-        })
-        .collect();
+            acknowledged,
+        });
+    }
     let plan: tandem_store::CarePlan =
         serde_json::from_value(d["care_plan"].clone()).unwrap_or_default();
     let prefs = plan.ai_preferences.clone().unwrap_or(Value::Null);
@@ -798,17 +825,17 @@ async fn patient_page(
             when: date(x["started_at_ms"].as_i64().unwrap_or(0)),
         })
         .collect();
-    let break_glass = arr("break_glass")
-        .iter()
-        .map(|x| {
-            format!(
-                "{} by {}: {}",
-                date(x["at_ms"].as_i64().unwrap_or(0)),
-                s(&x["by"]),
-                s(&x["reason"])
-            )
-        })
-        .collect();
+    let mut break_glass = Vec::new();
+    for x in arr("break_glass") {
+        let by = crate::api::staff_name(&st, &s(&x["by"]))
+            .await
+            .map_err(page_err)?;
+        break_glass.push(format!(
+            "{} by {by}: {}",
+            date(x["at_ms"].as_i64().unwrap_or(0)),
+            s(&x["reason"])
+        ));
+    }
     let ai_off = arr("consents")
         .iter()
         .any(|c| c["kind"] == "ai_processing" && c["granted"] == false);

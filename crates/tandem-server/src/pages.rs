@@ -879,13 +879,106 @@ async fn patient_page(
     }))
 }
 
+/// One care-plan item a reply was written with.
+pub struct PlanItemUsed {
+    pub id: String,
+    /// `goal: Walk daily`, or the id when the item no longer exists.
+    pub label: String,
+}
+
+/// How a stored reply was made, from its provenance record, for the clinician.
+pub struct ProvenanceView {
+    pub generator: String,
+    pub model: String,
+    pub template: String,
+    pub safety: String,
+    pub guard: String,
+    /// `None`: the record does not say (replies written without the care plan).
+    pub care_plan: Option<Vec<PlanItemUsed>>,
+    pub ai_preferences: String,
+}
+
+pub struct ConvMessageView {
+    pub id: String,
+    pub from_patient: bool,
+    pub text: String,
+    pub when: String,
+    pub provenance: Option<ProvenanceView>,
+}
+
+fn provenance_view(p: &Value, plan: &tandem_store::CarePlan) -> ProvenanceView {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let model = match (p["backend"].as_str(), p["model"].as_str()) {
+        (Some(b), Some(m)) => format!("{m} ({b})"),
+        (None, Some(m)) => m.to_string(),
+        _ => String::new(),
+    };
+    let safety = match p["safety"]["level"].as_str() {
+        Some(level) => {
+            let rules: Vec<&str> = p["safety"]["rules"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            if rules.is_empty() {
+                format!("risk level {level}")
+            } else {
+                format!("risk level {level} (rules: {})", rules.join(", "))
+            }
+        }
+        None => String::new(),
+    };
+    let guard = match p["guard"]["outcome"].as_str() {
+        Some(o) => {
+            let blocked: Vec<&str> = p["guard"]["blocked_rules"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            if blocked.is_empty() {
+                o.replace('_', " ")
+            } else {
+                format!("{} (blocked: {})", o.replace('_', " "), blocked.join(", "))
+            }
+        }
+        None => String::new(),
+    };
+    let care_plan = p["care_plan"]["items"].as_array().map(|items| {
+        items
+            .iter()
+            .filter_map(|v| v.as_str())
+            .map(|id| PlanItemUsed {
+                id: id.to_string(),
+                label: plan
+                    .items
+                    .iter()
+                    .find(|i| i.id.to_string() == id)
+                    .map_or_else(|| id.to_string(), |i| format!("{}: {}", i.kind, i.text)),
+            })
+            .collect()
+    });
+    let ai_preferences = match p["care_plan"]["ai_preferences"].as_bool() {
+        Some(true) => "yes",
+        Some(false) => "none set",
+        None => "not recorded",
+    }
+    .to_string();
+    ProvenanceView {
+        generator: s(&p["generator"]),
+        model,
+        template: s(&p["template"]),
+        safety,
+        guard,
+        care_plan,
+        ai_preferences,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "conversation.html")]
 struct ConversationPage {
     nav: Nav,
     patient: String,
     username: String,
-    messages: Vec<MessageView>,
+    messages: Vec<ConvMessageView>,
 }
 
 async fn conversation_page(
@@ -915,15 +1008,30 @@ async fn conversation_page(
         .map_err(|e| page_err(e.into()))?
         .map(|u| u.username.to_string())
         .unwrap_or_default();
-    let messages = st
+    let stored = st
         .store
         .messages(&actor, cid)
         .await
-        .map_err(|e| page_err(e.into()))?
+        .map_err(|e| page_err(e.into()))?;
+    // Provenance names care-plan items by id; the plan gives their text (removed items too).
+    let plan = if stored.iter().any(|m| m.provenance.is_some()) {
+        st.store
+            .care_plan(&actor, patient)
+            .await
+            .map_err(|e| page_err(e.into()))?
+    } else {
+        tandem_store::CarePlan::default()
+    };
+    let messages = stored
         .into_iter()
-        .map(|m| MessageView {
+        .map(|m| ConvMessageView {
             id: m.id.to_string(),
             from_patient: m.role == MessageRole::Patient,
+            provenance: m
+                .provenance
+                .as_ref()
+                .filter(|_| m.role != MessageRole::Patient)
+                .map(|p| provenance_view(p, &plan)),
             text: m.text,
             when: date(m.created_at_ms),
         })

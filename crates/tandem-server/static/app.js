@@ -11,6 +11,13 @@
   var apiHeaders = { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf };
   if (glass) { apiHeaders['X-Break-Glass-Reason'] = glass.getAttribute('data-break-glass-reason'); }
 
+  // Say which page of the navigation this is (screen readers announce "current page").
+  Array.prototype.forEach.call(document.querySelectorAll('nav .nav-list a'), function (a) {
+    var here = window.location.pathname;
+    var to = a.getAttribute('href');
+    if (here === to || (to !== '/' && here.indexOf(to + '/') === 0)) { a.setAttribute('aria-current', 'page'); }
+  });
+
   function pick(obj, path) {
     return path.split('.').reduce(function (o, k) { return o == null ? o : o[k]; }, obj);
   }

@@ -361,29 +361,38 @@ pub async fn record_mood(
     me: PatientSession,
     Json(req): Json<MoodRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if req.rating > 10 {
+    let id = save_mood(&st, &me, req.rating, &req.words).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id}))))
+}
+
+/// Records a check-in for the API and for the page's plain form.
+pub(crate) async fn save_mood(
+    st: &AppState,
+    me: &PatientSession,
+    rating: u8,
+    words: &[String],
+) -> ApiResult<tandem_domain::MoodId> {
+    if rating > 10 {
         return Err(ApiError::BadRequest("the rating is 0 to 10".into()));
     }
-    let words: Vec<String> = req
-        .words
+    let words: Vec<String> = words
         .iter()
         .map(|w| w.trim().chars().take(40).collect::<String>())
         .filter(|w| !w.is_empty())
         .take(12)
         .collect();
-    let id = st
+    Ok(st
         .store
         .record_mood(
             &me.actor,
             NewMood {
                 patient: me.patient,
-                rating: req.rating,
+                rating,
                 words,
                 at_ms: st.now_ms(),
             },
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id}))))
+        .await?)
 }
 
 // --- measures -------------------------------------------------------------------------------

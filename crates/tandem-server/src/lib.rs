@@ -185,6 +185,7 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     pages::routes(&mut r);
     let (router, list) = r.finish();
     let router = router
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::session_layer,
@@ -192,6 +193,23 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
         .layer(axum::middleware::from_fn(security::headers))
         .with_state(state);
     (router, list)
+}
+
+/// A form sent without JavaScript to a page that only takes it through the API lands here:
+/// say so instead of answering with an empty 405.
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    let status = StatusCode::METHOD_NOT_ALLOWED;
+    if uri.path().starts_with("/api/") {
+        return (
+            status,
+            Json(serde_json::json!({"error": "method not allowed"})),
+        )
+            .into_response();
+    }
+    pages::error_page(
+        status,
+        "This form needs JavaScript. Turn it on and try again; signing in, signing out and mood check-ins work without it.",
+    )
 }
 
 async fn healthz() -> &'static str {

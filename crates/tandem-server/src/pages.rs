@@ -30,6 +30,7 @@ pub(crate) fn routes(r: &mut Routes) {
     r.get("/account/security", security_page);
     r.get("/chat", chat);
     r.get("/mood", mood);
+    r.post("/mood", mood_form);
     r.get("/measures", measures);
     r.get("/measures/{instrument}", measure_form);
     r.get("/exercises", exercises);
@@ -294,9 +295,50 @@ pub struct MoodView {
 struct MoodPage {
     nav: Nav,
     moods: Vec<MoodView>,
+    error: Option<String>,
+}
+
+/// The mood form as a plain form post, for browsers without JavaScript.
+#[derive(Debug, Deserialize)]
+struct MoodFormBody {
+    #[serde(default)]
+    rating: String,
+    #[serde(default)]
+    words: String,
+}
+
+async fn mood_form(
+    State(st): State<AppState>,
+    me: PatientSession,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let form: MoodFormBody = serde_urlencoded::from_bytes(&body).unwrap_or(MoodFormBody {
+        rating: String::new(),
+        words: String::new(),
+    });
+    let saved = match form.rating.trim().parse::<u8>() {
+        Ok(rating) => {
+            let words: Vec<String> = form.words.split(',').map(str::to_string).collect();
+            crate::api::save_mood(&st, &me, rating, &words).await
+        }
+        Err(_) => Err(ApiError::BadRequest("the rating is 0 to 10".into())),
+    };
+    match saved {
+        Ok(_) => Ok(redirect("/mood")),
+        Err(ApiError::BadRequest(msg)) => {
+            let mut r = mood_page(&st, &me, Some(msg)).await?;
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            Ok(r)
+        }
+        Err(e) => Err(page_err(e)),
+    }
 }
 
 async fn mood(State(st): State<AppState>, me: PatientSession) -> PageResult {
+    mood_page(&st, &me, None).await
+}
+
+async fn mood_page(st: &AppState, me: &PatientSession, error: Option<String>) -> PageResult {
     let moods = st
         .store
         .moods(&me.actor, me.patient)
@@ -314,6 +356,7 @@ async fn mood(State(st): State<AppState>, me: PatientSession) -> PageResult {
     Ok(render(&MoodPage {
         nav: Nav::of(&me.user, &me.csrf),
         moods,
+        error,
     }))
 }
 

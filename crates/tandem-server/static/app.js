@@ -34,7 +34,8 @@
       return { answers: answers };
     }
     Array.prototype.forEach.call(form.elements, function (el) {
-      if (!el.name || el.disabled) { return; }
+      // data-skip: fields only the plain (no-script) form needs, such as its CSRF token.
+      if (!el.name || el.disabled || el.hasAttribute('data-skip')) { return; }
       var t = el.dataset.type;
       var v = el.value;
       if (t === 'number') { out[el.name] = v === '' ? null : Number(v); }

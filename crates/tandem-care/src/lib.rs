@@ -8,11 +8,16 @@
 //! * [`Care::due_measures`] says which scheduled measures are due or overdue at a time the
 //!   caller passes in.
 //!
+//! * [`escalate_overdue`] sends crisis alerts nobody acknowledged in time to the
+//!   clinicians on call.
+//!
 //! Logs here carry ids and event kinds only, never scores or answers.
 
 pub mod caseload;
+pub mod escalation;
 
 pub use caseload::{rank_caseload, CaseloadRules, PatientSignals, RankedPatient, RiskSignal};
+pub use escalation::{escalate_overdue, Escalated, EscalationPolicy, EscalationRun};
 
 use serde::Serialize;
 use std::sync::Arc;

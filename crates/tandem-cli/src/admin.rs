@@ -41,6 +41,18 @@ pub enum TeamCommand {
         #[arg(long)]
         patient: String,
     },
+    /// Put a clinician on call (or off with --off): crisis alerts nobody on the care team
+    /// acknowledges in time (web.escalate_after_minutes) go to the clinicians on call
+    OnCall {
+        /// Clinician login name or id
+        #[arg(long)]
+        clinician: String,
+        /// Take them off call
+        #[arg(long)]
+        off: bool,
+    },
+    /// List the clinicians on call
+    OnCallList,
 }
 
 #[derive(Subcommand, Debug)]
@@ -237,6 +249,28 @@ pub async fn team(settings: &Settings, cmd: TeamCommand) -> anyhow::Result<ExitC
             let (p, pid) = find_patient(&store, &patient).await?;
             store.assign_care_team(&cli_actor(), c.id, pid).await?;
             outln!("{} is on the care team of {}.", c.username, p.username);
+        }
+        TeamCommand::OnCall { clinician, off } => {
+            let store = open_store(settings).await?;
+            let c = find_user(&store, &clinician).await?;
+            store.set_on_call(&cli_actor(), c.id, !off).await?;
+            if off {
+                outln!("{} is off call.", c.username);
+            } else {
+                outln!("{} is on call.", c.username);
+            }
+        }
+        TeamCommand::OnCallList => {
+            let store = open_store(settings).await?;
+            let ids = store.on_call().await?;
+            if ids.is_empty() {
+                outln!("Nobody is on call: overdue crisis alerts wait until someone is.");
+            }
+            for id in ids {
+                if let Some(u) = store.user(id).await? {
+                    outln!("{}", u.username);
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -43,6 +43,11 @@ pub struct WebLayer {
     /// Always mark the session cookie `Secure` (default: only when the request came over
     /// HTTPS, as told by `X-Forwarded-Proto: https`).
     pub secure_cookies: Option<bool>,
+    /// Escalate a crisis alert to the on-call clinicians when nobody acknowledged it within
+    /// this many minutes (default 15).
+    pub escalate_after_minutes: Option<u64>,
+    /// How often the escalation job looks for overdue alerts, in seconds (default 30).
+    pub escalation_check_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -224,6 +229,10 @@ pub fn template(data_dir: &Path) -> String {
 # Always mark the session cookie Secure. Without this it is Secure when the proxy in front
 # sends X-Forwarded-Proto: https.
 # secure_cookies = false
+# A crisis alert nobody on the care team acknowledged within this many minutes goes to the
+# clinicians on call (`tandem team on-call --clinician NAME`); checked every N seconds.
+# escalate_after_minutes = 15
+# escalation_check_seconds = 30
 
 [safety]
 # Which crisis lines the fixed crisis response shows: en-US, en-GB, en-CA, en-IE, en-AU, es, fr.

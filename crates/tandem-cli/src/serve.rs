@@ -11,7 +11,6 @@ use anyhow::{anyhow, Context};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
-use tandem_care::Care;
 use tandem_companion::Library;
 use tandem_engine::{Engine, EngineConfig};
 use tandem_measures::Registry;
@@ -36,6 +35,12 @@ pub fn web_config(settings: &Settings) -> WebConfig {
     }
     if let Some(s) = settings.web.secure_cookies {
         cfg.secure_cookies = s;
+    }
+    if let Some(m) = settings.web.escalate_after_minutes {
+        cfg.escalation.after = Duration::from_secs(m.max(1) * 60);
+    }
+    if let Some(s) = settings.web.escalation_check_seconds {
+        cfg.escalation_check = Duration::from_secs(s.max(1));
     }
     cfg
 }
@@ -62,12 +67,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
 
     let library = Library::load_default().map_err(|e| anyhow!("psychoeducation library: {e}"))?;
-    let registry = Arc::new(
-        Registry::builtin().map_err(|e| anyhow!("measure instruments: {e}"))?,
-    );
+    let registry = Arc::new(Registry::builtin().map_err(|e| anyhow!("measure instruments: {e}"))?);
     let model = Arc::new(LazyBackend::new());
-    // The engine reaches the care services so the companion can invite due measures.
-    let care = Arc::new(Care::new(store.clone(), registry.clone()));
     let engine = Engine::new(
         store.clone(),
         Arc::new(safety::engine()?),
@@ -77,9 +78,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             locale: settings.locale.clone(),
             ..EngineConfig::default()
         },
-    )
-    .with_care(care);
-    let state = AppState::new(engine, registry, web_config(settings)).with_lazy_model(model.clone());
+    );
+    // AppState gives the engine the care services (due measures in replies).
+    let state =
+        AppState::new(engine, registry, web_config(settings)).with_lazy_model(model.clone());
     let loader = {
         let settings = settings.clone();
         let model = model.clone();
@@ -104,6 +106,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     // Printed on stdout so scripts (and the tests) can find the port when binding to :0.
     println!("Tandem listening on http://{addr}");
     let stop = state.shutdown.clone();
+    let escalation = tandem_server::escalation::spawn_job(state.clone());
     let (router, _) = app(state);
     serve(listener, router, async move {
         shutdown_signal().await;
@@ -112,6 +115,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     })
     .await?;
     loader.abort();
+    escalation.abort();
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

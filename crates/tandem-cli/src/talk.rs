@@ -11,9 +11,11 @@ use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
+use tandem_care::Care;
 use tandem_companion::{disclosure_banner, Library, Locale};
 use tandem_domain::{ConsentKind, ConversationId, Role, Username};
 use tandem_engine::{Engine, EngineConfig, StreamEvent};
+use tandem_measures::Registry;
 use tandem_model::CancellationToken;
 use tandem_store::{Actor, NewUser, SqlStore, Store};
 use tandem_vault::MasterKey;
@@ -107,6 +109,9 @@ async fn session(settings: &Settings, args: &TalkArgs) -> anyhow::Result<Session
     let pid = tandem_domain::PatientId::from_user(patient_id);
     let conversation = store.create_conversation(&actor, pid).await?;
     let library = Library::load_default().map_err(|e| anyhow!("psychoeducation library: {e}"))?;
+    let registry = Registry::builtin().map_err(|e| anyhow!("measure instruments: {e}"))?;
+    // With care services the companion invites the patient to measures that are due.
+    let care = Arc::new(Care::new(store.clone(), Arc::new(registry)));
     let engine = Engine::new(
         store,
         Arc::new(safety::engine()?),
@@ -121,7 +126,8 @@ async fn session(settings: &Settings, args: &TalkArgs) -> anyhow::Result<Session
             seed: args.seed,
             ..EngineConfig::default()
         },
-    );
+    )
+    .with_care(care);
     Ok(Session {
         _tmp: tmp,
         engine,

@@ -188,6 +188,18 @@ fn accounts_teams_export_erase_and_audit() {
         ),
         "no user",
     );
+    assert!(ok(&run(dir, &["team", "on-call-list"])).contains("Nobody is on call"));
+    ok(&run(dir, &["team", "on-call", "--clinician", "clin"]));
+    assert_eq!(ok(&run(dir, &["team", "on-call-list"])).trim(), "clin");
+    fails(
+        &run(dir, &["team", "on-call", "--clinician", "pat"]),
+        "only clinicians",
+    );
+    ok(&run(
+        dir,
+        &["team", "on-call", "--clinician", "clin", "--off"],
+    ));
+    assert!(ok(&run(dir, &["team", "on-call-list"])).contains("Nobody is on call"));
 
     let export: serde_json::Value =
         serde_json::from_str(&ok(&run(dir, &["patient", "export", "pat"]))).unwrap();

@@ -43,6 +43,8 @@ pub enum AuditAction {
     TalkRequestsRead,
     TalkRequestResolved,
     LoginSucceeded,
+    OnCallChanged,
+    AlertEscalated,
 }
 
 impl AuditAction {
@@ -78,6 +80,8 @@ impl AuditAction {
             AuditAction::TalkRequestsRead => "talk_requests_read",
             AuditAction::TalkRequestResolved => "talk_request_resolved",
             AuditAction::LoginSucceeded => "login_succeeded",
+            AuditAction::OnCallChanged => "on_call_changed",
+            AuditAction::AlertEscalated => "alert_escalated",
         }
     }
 }

@@ -24,7 +24,7 @@ use tandem_companion::{
     assemble, identity_answer, identity_question_locale, Budget, CarePlanView, ContextInput,
     Library, Locale, Turn,
 };
-use tandem_domain::{ConsentKind, ConversationId, MessageId, MessageRole, PatientId, RiskEventId};
+use tandem_domain::{ConversationId, MessageId, MessageRole, PatientId, RiskEventId, UserId};
 use tandem_model::{
     CancellationToken, ChatMessage, ChatRequest, ModelBackend, ModelError, Role as ModelRole,
 };
@@ -75,6 +75,9 @@ pub struct AlertEvent {
     pub categories: Vec<Category>,
     /// High or imminent: the clinician must act now.
     pub urgent: bool,
+    /// Empty for a new alert (it goes to the patient's care team); for an alert nobody
+    /// acknowledged in time, the on-call clinicians it was escalated to.
+    pub escalated_to: Vec<UserId>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -226,22 +229,12 @@ impl Engine {
         if chars > MAX_MESSAGE_CHARS {
             return Err(EngineError::TooLong(chars));
         }
-        // Earlier messages first: the new one must not count as its own context.
-        let ctx = self.store.turn_context(actor, conversation).await?;
+        // One transaction reads the context (earlier messages first: the new one must not
+        // count as its own context) and stores the patient's message.
+        let ctx = self.store.open_turn(actor, conversation, text).await?;
         let patient = ctx.patient;
         let history = ctx.messages;
-        let patient_message = self
-            .store
-            .append_message(
-                actor,
-                NewMessage {
-                    conversation,
-                    role: MessageRole::Patient,
-                    text: text.to_string(),
-                    provenance: None,
-                },
-            )
-            .await?;
+        let patient_message = ctx.patient_message;
 
         // 1. Screen, with the patient's earlier messages as context.
         let context: Vec<&str> = history
@@ -281,7 +274,7 @@ impl Engine {
             prov["generator"] = json!("crisis-protocol");
             on_event(StreamEvent::Delta(text));
             text.clone()
-        } else if !self.ai_consented(patient).await? {
+        } else if !ctx.ai_consent {
             actions.push(TurnAction::ConsentWithdrawn);
             prov["generator"] = json!("fixed:consent");
             let t = self.consent_off_text();
@@ -377,15 +370,6 @@ impl Engine {
         })
     }
 
-    async fn ai_consented(&self, patient: PatientId) -> Result<bool, EngineError> {
-        Ok(self
-            .store
-            .consents(patient)
-            .await?
-            .iter()
-            .any(|c| c.kind == ConsentKind::AiProcessing && c.granted))
-    }
-
     /// The first due measure not yet offered in this conversation: (instrument, text).
     /// Never offered in a turn that carried risk (resources come first then).
     async fn measure_invitation(
@@ -478,6 +462,7 @@ impl Engine {
             level: verdict.level,
             categories: verdict.categories.clone(),
             urgent,
+            escalated_to: Vec::new(),
         });
         tracing::info!(patient = %patient, risk_event = %id, level = %verdict.level, "risk event recorded");
         Ok(Some(id))
@@ -539,6 +524,11 @@ impl Engine {
         prov["prompt_tokens"] = json!(assembled.prompt_tokens);
         prov["dropped_turns"] = json!(assembled.dropped_turns);
         prov["summary_included"] = json!(assembled.summary_included);
+        // Which parts of the clinician's care plan this reply was generated with.
+        prov["care_plan"] = json!({
+            "items": plan.items.iter().filter(|i| i.status == "active").map(|i| i.id.to_string()).collect::<Vec<_>>(),
+            "ai_preferences": plan.ai_preferences.is_some(),
+        });
 
         let mut messages = to_chat(&assembled.messages);
         let ctx = GuardContext {

@@ -276,6 +276,12 @@ async fn the_care_plan_shapes_the_prompt() {
     assert!(!before.contains("Walk outside"));
     assert!(after.contains("Walk outside for ten minutes each morning"));
     assert!(after.contains("weight") && after.contains("brief and plain"));
+    // The provenance names the care-plan items the reply was generated with.
+    let (out, _) = say(&f, "and once more").await;
+    let plan = f.store.care_plan(&clin, f.patient).await.unwrap();
+    let ids: Vec<String> = plan.items.iter().map(|i| i.id.to_string()).collect();
+    assert_eq!(out.provenance["care_plan"]["items"], json!(ids));
+    assert_eq!(out.provenance["care_plan"]["ai_preferences"], json!(true));
 }
 
 #[tokio::test]

@@ -88,6 +88,8 @@ pub(crate) fn routes(r: &mut Routes) {
     r.post("/api/v1/admin/users", admin_create_user);
     r.post("/api/v1/admin/users/{id}/disable", admin_disable_user);
     r.post("/api/v1/admin/teams", admin_assign_team);
+    r.get("/api/v1/admin/on-call", admin_on_call);
+    r.post("/api/v1/admin/on-call", admin_set_on_call);
 }
 
 #[derive(OpenApi)]
@@ -138,6 +140,8 @@ pub(crate) fn routes(r: &mut Routes) {
         admin_create_user,
         admin_disable_user,
         admin_assign_team,
+        admin_on_call,
+        admin_set_on_call,
     ),
     components(schemas(
         crate::auth::LoginRequest,
@@ -160,6 +164,7 @@ pub(crate) fn routes(r: &mut Routes) {
         NewUserRequest,
         DisableRequest,
         TeamRequest,
+        OnCallRequest,
     ))
 )]
 pub struct ApiDoc;
@@ -474,6 +479,7 @@ async fn publish_measure_alert(
         urgent: level >= tandem_safety::Level::High,
         level,
         categories,
+        escalated_to: Vec::new(),
     });
     Ok(())
 }
@@ -1080,8 +1086,9 @@ pub(crate) async fn open_alerts(st: &AppState, me: &ClinicianSession) -> ApiResu
     Ok(alerts_overview(st, me, i64::MAX).await?.0)
 }
 
-/// The caseload's alerts in one pass over its risk events: the open ones, and those
-/// acknowledged at or after `acknowledged_since_ms` (with who and when), newest first.
+/// The caseload's alerts in one pass over its risk events: the open ones (with those
+/// escalated to me as the on-call clinician, `escalated_to_me`), and those acknowledged
+/// at or after `acknowledged_since_ms` (with who and when), newest first.
 pub(crate) async fn alerts_overview(
     st: &AppState,
     me: &ClinicianSession,
@@ -1089,19 +1096,17 @@ pub(crate) async fn alerts_overview(
 ) -> ApiResult<(Vec<Value>, Vec<Value>)> {
     let mut open = Vec::new();
     let mut acknowledged = Vec::new();
-    for p in st.store.caseload(me.user.id).await? {
-        let name = st
-            .store
-            .user(p.into())
-            .await?
-            .map(|u| u.username.to_string())
-            .unwrap_or_default();
+    let caseload = st.store.caseload(me.user.id).await?;
+    for &p in &caseload {
+        let name = username_of(st, p).await?;
         for e in st.store.risk_events(&me.actor, p).await? {
             let mut v = json!({
                 "id": e.id, "patient": p, "username": name, "level": e.level,
                 "categories": e.categories, "source": e.source,
                 "urgent": tandem_care::caseload::level_rank(&e.level) >= 3,
                 "created_at_ms": e.created_at_ms,
+                "escalated_at_ms": e.escalated_at_ms,
+                "escalated_to_me": false,
             });
             match &e.acknowledgement {
                 None => open.push(v),
@@ -1114,6 +1119,20 @@ pub(crate) async fn alerts_overview(
             }
         }
     }
+    // Alerts escalated to me as the on-call clinician, for patients outside my caseload.
+    for e in st.store.escalated_to(me.user.id).await? {
+        if caseload.contains(&e.patient) {
+            continue;
+        }
+        open.push(json!({
+            "id": e.id, "patient": e.patient, "username": username_of(st, e.patient).await?,
+            "level": e.level, "categories": e.categories,
+            "urgent": tandem_care::caseload::level_rank(&e.level) >= 3,
+            "created_at_ms": e.created_at_ms,
+            "escalated_at_ms": e.escalated_at_ms,
+            "escalated_to_me": true,
+        }));
+    }
     open.sort_by_key(|v| std::cmp::Reverse(v["created_at_ms"].as_i64().unwrap_or(0)));
     acknowledged.sort_by_key(|v| std::cmp::Reverse(v["acknowledged_at_ms"].as_i64().unwrap_or(0)));
     Ok((open, acknowledged))
@@ -1125,14 +1144,23 @@ pub(crate) async fn staff_name(st: &AppState, actor_id: &str) -> ApiResult<Strin
     let Ok(id) = actor_id.parse::<UserId>() else {
         return Ok(actor_id.to_string());
     };
-    Ok(st
-        .store
-        .user(id)
-        .await?
-        .map_or_else(|| "a deleted account".to_string(), |u| u.username.to_string()))
+    Ok(st.store.user(id).await?.map_or_else(
+        || "a deleted account".to_string(),
+        |u| u.username.to_string(),
+    ))
 }
 
-/// Unacknowledged risk alerts for the clinician's caseload, newest first.
+async fn username_of(st: &AppState, patient: PatientId) -> ApiResult<String> {
+    Ok(st
+        .store
+        .user(patient.into())
+        .await?
+        .map(|u| u.username.to_string())
+        .unwrap_or_default())
+}
+
+/// Unacknowledged risk alerts for the clinician's caseload, and those escalated to the
+/// clinician as on call (`escalated_to_me`), newest first.
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "clinician", responses((status = 200)))]
 pub async fn alerts(State(st): State<AppState>, me: ClinicianSession) -> ApiResult<Json<Value>> {
     Ok(Json(json!({"alerts": open_alerts(&st, &me).await?})))
@@ -1192,7 +1220,8 @@ pub async fn acknowledge_alert(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Live alerts for the clinician's caseload as server-sent events (`alert`).
+/// Live alerts for the clinician's caseload as server-sent events (`alert`), and alerts
+/// escalated to the clinician as on call (`escalated_to_me`).
 #[utoipa::path(get, path = "/api/v1/alerts/stream", tag = "clinician",
     responses((status = 200, content_type = "text/event-stream")))]
 pub async fn alerts_stream(
@@ -1208,7 +1237,10 @@ pub async fn alerts_stream(
             let store = store.clone();
             async move {
                 let alert = r.ok()?;
-                if !store.is_on_care_team(clinician, alert.patient).await.ok()? {
+                let escalated_to_me = alert.escalated_to.contains(&clinician);
+                if !escalated_to_me
+                    && !store.is_on_care_team(clinician, alert.patient).await.ok()?
+                {
                     return None;
                 }
                 let username = store
@@ -1220,6 +1252,7 @@ pub async fn alerts_stream(
                 let data = json!({
                     "id": alert.risk_event, "patient": alert.patient, "username": username,
                     "level": alert.level, "categories": alert.categories, "urgent": alert.urgent,
+                    "escalated": !alert.escalated_to.is_empty(), "escalated_to_me": escalated_to_me,
                 });
                 Some(Ok(Event::default().event("alert").data(data.to_string())))
             }
@@ -1340,6 +1373,44 @@ pub async fn admin_assign_team(
     let patient: PatientId = parse_id(&req.patient)?;
     st.store
         .assign_care_team(&me.actor, clinician, patient)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OnCallRequest {
+    /// The clinician's user id.
+    pub clinician: String,
+    /// `true` puts them on call, `false` takes them off.
+    pub on_call: bool,
+}
+
+/// The clinicians on call: unacknowledged crisis alerts escalate to them.
+#[utoipa::path(get, path = "/api/v1/admin/on-call", tag = "admin", responses((status = 200)))]
+pub async fn admin_on_call(
+    State(st): State<AppState>,
+    _me: AdminSession,
+) -> ApiResult<Json<Value>> {
+    let mut list = Vec::new();
+    for id in st.store.on_call().await? {
+        if let Some(u) = st.store.user(id).await? {
+            list.push(user_json(&u));
+        }
+    }
+    Ok(Json(json!({"on_call": list})))
+}
+
+/// Puts a clinician on or off call.
+#[utoipa::path(post, path = "/api/v1/admin/on-call", tag = "admin", request_body = OnCallRequest,
+    responses((status = 204), (status = 400), (status = 404)))]
+pub async fn admin_set_on_call(
+    State(st): State<AppState>,
+    me: AdminSession,
+    Json(req): Json<OnCallRequest>,
+) -> ApiResult<StatusCode> {
+    let clinician: UserId = parse_id(&req.clinician)?;
+    st.store
+        .set_on_call(&me.actor, clinician, req.on_call)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

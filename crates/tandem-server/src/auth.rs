@@ -385,7 +385,8 @@ impl FromRequestParts<AppState> for PatientSession {
 }
 
 /// The one door to a patient's record for staff. A clinician on the patient's care team
-/// gets in; anyone else only with a reason (break-glass), which is audited as
+/// gets in, so does an on-call clinician an unacknowledged crisis alert was escalated to;
+/// anyone else only with a reason (break-glass), which is audited as
 /// [`AuditAction::BreakGlass`] and shown to the patient's care team. Returns the actor to
 /// use for the reads (it carries the reason into every audit entry).
 pub async fn access_patient(
@@ -406,6 +407,22 @@ pub async fn access_patient(
         .await?
     {
         return Ok(clinician.actor.clone());
+    }
+    // An on-call clinician holding an escalated crisis alert for this patient may act on it;
+    // every read is audited with that reason.
+    if state
+        .store
+        .has_escalation(
+            clinician.user.id,
+            patient,
+            state.config.escalation.access_since(state.now_ms()),
+        )
+        .await?
+    {
+        return Ok(clinician
+            .actor
+            .clone()
+            .with_reason("on call: escalated crisis alert"));
     }
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let Some(reason) = reason else {

@@ -14,6 +14,7 @@
 pub mod api;
 pub mod auth;
 mod error;
+pub mod escalation;
 mod lazy_model;
 pub mod pages;
 pub mod routes;
@@ -31,7 +32,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tandem_care::{Care, CaseloadRules};
+use tandem_care::{Care, CaseloadRules, EscalationPolicy};
 use tandem_engine::Engine;
 use tandem_measures::Registry;
 use tandem_store::Store;
@@ -94,6 +95,10 @@ pub struct WebConfig {
     pub caseload: CaseloadRules,
     /// BCP 47 tag for crisis lines on pages.
     pub locale: String,
+    /// When unacknowledged crisis alerts go to the on-call clinicians.
+    pub escalation: EscalationPolicy,
+    /// How often the escalation job runs.
+    pub escalation_check: Duration,
 }
 
 impl Default for WebConfig {
@@ -107,6 +112,8 @@ impl Default for WebConfig {
             lockout_max: Duration::from_secs(60 * 60),
             caseload: CaseloadRules::default(),
             locale: "en-US".into(),
+            escalation: EscalationPolicy::default(),
+            escalation_check: Duration::from_secs(30),
         }
     }
 }
@@ -131,8 +138,11 @@ impl AppState {
     /// State over an engine (which holds the store, safety engine and model backend).
     pub fn new(engine: Engine, registry: Arc<Registry>, config: WebConfig) -> AppState {
         let store = engine.store().clone();
+        let care = Arc::new(Care::new(store.clone(), registry.clone()));
+        // The companion invites the patient to measures that are due.
+        let engine = engine.with_care(care.clone());
         AppState {
-            care: Arc::new(Care::new(store.clone(), registry.clone())),
+            care,
             store,
             engine,
             registry,

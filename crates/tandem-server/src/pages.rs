@@ -669,6 +669,10 @@ pub struct AlertRow {
     pub username: String,
     pub level: String,
     pub when: String,
+    /// Escalated to this clinician as on call (the patient is not on their caseload).
+    pub escalated_to_me: bool,
+    /// Escalated to the on-call clinicians because nobody acknowledged it in time.
+    pub escalated: bool,
 }
 
 pub struct AckRow {
@@ -695,6 +699,8 @@ fn alert_row(a: &Value) -> AlertRow {
         username: a["username"].as_str().unwrap_or_default().to_string(),
         level: a["level"].as_str().unwrap_or_default().to_string(),
         when: date(a["created_at_ms"].as_i64().unwrap_or(0)),
+        escalated_to_me: a["escalated_to_me"].as_bool().unwrap_or(false),
+        escalated: a["escalated_at_ms"].as_i64().is_some(),
     }
 }
 
@@ -710,7 +716,10 @@ async fn alerts(State(st): State<AppState>, me: ClinicianSession) -> PageResult 
             .iter()
             .map(|a| AckRow {
                 alert: alert_row(a),
-                by: a["acknowledged_by"].as_str().unwrap_or_default().to_string(),
+                by: a["acknowledged_by"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 at: date(a["acknowledged_at_ms"].as_i64().unwrap_or(0)),
             })
             .collect(),
@@ -744,6 +753,8 @@ pub struct RiskView {
     pub evidence: String,
     pub when: String,
     pub acknowledged: Option<String>,
+    /// When it went to the on-call clinicians, unacknowledged for too long.
+    pub escalated: Option<String>,
 }
 
 pub struct TalkView {
@@ -845,6 +856,7 @@ async fn patient_page(
             evidence: serde_json::to_string_pretty(&x["evidence"]).unwrap_or_default(),
             when: date(x["created_at_ms"].as_i64().unwrap_or(0)),
             acknowledged,
+            escalated: x["escalated_at_ms"].as_i64().map(date),
         });
     }
     let plan: tandem_store::CarePlan =
@@ -1103,6 +1115,8 @@ struct AdminPage {
     users: Vec<UserRow>,
     clinicians: Vec<UserRow>,
     patients: Vec<UserRow>,
+    /// Usernames of the clinicians on call.
+    on_call: Vec<String>,
 }
 
 async fn admin(State(st): State<AppState>, me: AdminSession) -> PageResult {
@@ -1133,11 +1147,25 @@ async fn admin(State(st): State<AppState>, me: AdminSession) -> PageResult {
     };
     let clinicians = pick("clinician");
     let patients = pick("patient");
+    let on_call_ids: Vec<String> = st
+        .store
+        .on_call()
+        .await
+        .map_err(|e| page_err(e.into()))?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let on_call = users
+        .iter()
+        .filter(|u| on_call_ids.contains(&u.id))
+        .map(|u| u.username.clone())
+        .collect();
     Ok(render(&AdminPage {
         nav: Nav::of(&me.user, &me.csrf),
         users,
         clinicians,
         patients,
+        on_call,
     }))
 }
 

@@ -235,6 +235,14 @@
       link.textContent = a.username || 'Patient';
       li.appendChild(link);
       li.appendChild(document.createTextNode(': ' + a.level + ' risk, just now '));
+      if (a.escalated) {
+        var note = document.createElement('strong');
+        note.className = 'escalated';
+        note.textContent = a.escalated_to_me
+          ? 'Escalated to you (on call): nobody on the care team acknowledged it in time. '
+          : 'Escalated to the on-call clinician. ';
+        li.appendChild(note);
+      }
       var form = document.createElement('form');
       form.className = 'inline';
       form.dataset.api = '/api/v1/alerts/' + a.id + '/acknowledge';

@@ -236,6 +236,18 @@ fn table() -> Vec<Row> {
             Some(json!({"clinician": "{clinician}", "patient": "{pid}"})),
             [401, 403, 403, 403, 403, 204],
         ),
+        row(
+            "GET",
+            "/api/v1/admin/on-call",
+            None,
+            [401, 403, 403, 403, 403, 200],
+        ),
+        row(
+            "POST",
+            "/api/v1/admin/on-call",
+            Some(json!({"clinician": "{clinician}", "on_call": true})),
+            [401, 403, 403, 403, 403, 204],
+        ),
         row("GET", "/", None, [303; 6]),
         row("GET", "/login", None, PUBLIC),
         row("GET", "/login/totp", None, [303, 200, 200, 200, 200, 200]),

@@ -5,11 +5,9 @@
 
 mod common;
 
-use common::{parse_sse, read_sse, TestApp, FAKE_REPLY, PASSWORD};
-use futures_util::StreamExt;
+use common::{next_event, read_sse, TestApp, FAKE_REPLY, PASSWORD};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use tandem_domain::Role;
 use tandem_model::fake::FakeBackend;
 use tandem_server::{LazyBackend, WebConfig};
@@ -106,30 +104,6 @@ async fn a_chat_reply_streams_in_and_the_history_and_page_show_it() {
     assert!(page.contains("id=\"talk-to-clinician\""));
     assert!(page.contains("I had a rough day at work"));
     assert!(page.contains(&format!("data-conversation=\"{cid}\"")));
-}
-
-/// Reads the clinician's alert stream until `want` says stop.
-async fn next_event(
-    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin),
-    buf: &mut String,
-    name: &str,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some((_, v)) = parse_sse(buf).into_iter().find(|(n, _)| n == name) {
-            // Consume what was parsed.
-            if let Some(end) = buf.rfind("\n\n") {
-                buf.drain(..end + 2);
-            }
-            return v;
-        }
-        let chunk = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .expect("no event in time")
-            .expect("stream ended")
-            .unwrap();
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-    }
 }
 
 #[tokio::test]

@@ -81,12 +81,15 @@ pub trait Store: Send + Sync {
     async fn append_message(&self, actor: &Actor, new: NewMessage) -> Result<Message>;
     /// Reads a conversation; audited as a read of the patient's messages.
     async fn messages(&self, actor: &Actor, conversation: ConversationId) -> Result<Vec<Message>>;
-    /// Everything a conversation turn reads (messages, care plan, latest summary) in one
-    /// audited transaction: one audit entry and one round of locking instead of three.
-    async fn turn_context(
+    /// Opens a conversation turn in one transaction: reads everything the turn needs (the
+    /// messages so far, the care plan, the conversation's latest summary, whether AI
+    /// processing is consented) and appends the patient's new message after them. Audited
+    /// as that read and that write (two chained entries, one transaction).
+    async fn open_turn(
         &self,
         actor: &Actor,
         conversation: ConversationId,
+        text: &str,
     ) -> Result<TurnContext>;
     async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId>;
     async fn summaries(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Summary>>;
@@ -103,6 +106,39 @@ pub trait Store: Send + Sync {
     async fn risk_events(&self, actor: &Actor, patient: PatientId) -> Result<Vec<RiskEvent>>;
     /// Whose risk event this is (no content), so access can be checked before acting on it.
     async fn risk_event_patient(&self, id: RiskEventId) -> Result<Option<PatientId>>;
+
+    // --- on call and escalation ------------------------------------------------------------
+    /// Puts a clinician on or off the on-call rota (audited). Only clinicians can be on call.
+    async fn set_on_call(&self, actor: &Actor, clinician: UserId, on_call: bool) -> Result<()>;
+    /// The clinicians on call now, longest on call first.
+    async fn on_call(&self) -> Result<Vec<UserId>>;
+    /// Risk events at one of `levels`, neither acknowledged nor escalated, recorded at or
+    /// before `created_before_ms`, oldest first. Metadata only: nothing sealed is read.
+    async fn unescalated_alerts(
+        &self,
+        levels: &[&str],
+        created_before_ms: i64,
+    ) -> Result<Vec<AlertHead>>;
+    /// Escalates an unacknowledged risk event to the clinicians `to`, at `at_ms`, audited.
+    /// Exactly once across workers: returns `false` (and changes nothing) when the event was
+    /// already escalated or acknowledged meanwhile.
+    async fn escalate_risk_event(
+        &self,
+        actor: &Actor,
+        id: RiskEventId,
+        to: &[UserId],
+        at_ms: i64,
+    ) -> Result<bool>;
+    /// The unacknowledged risk events escalated to `clinician`, newest first.
+    async fn escalated_to(&self, clinician: UserId) -> Result<Vec<AlertHead>>;
+    /// Whether `clinician` holds an escalation for `patient` that is unacknowledged or was
+    /// made at or after `since_ms` (the window in which the on-call clinician may act).
+    async fn has_escalation(
+        &self,
+        clinician: UserId,
+        patient: PatientId,
+        since_ms: i64,
+    ) -> Result<bool>;
 
     // --- measures -------------------------------------------------------------------------
     async fn record_assessment(&self, actor: &Actor, new: NewAssessment) -> Result<AssessmentId>;

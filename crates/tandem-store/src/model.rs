@@ -121,7 +121,21 @@ pub struct RiskEvent {
     pub categories: Vec<String>,
     pub evidence: serde_json::Value,
     pub created_at_ms: i64,
+    /// When the alert was escalated to the on-call clinicians (unacknowledged too long).
+    pub escalated_at_ms: Option<i64>,
     pub acknowledgement: Option<Acknowledgement>,
+}
+
+/// A risk event's metadata without its sealed evidence: what the escalation job and the
+/// on-call clinician's alert list need.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertHead {
+    pub id: RiskEventId,
+    pub patient: PatientId,
+    pub level: String,
+    pub categories: Vec<String>,
+    pub created_at_ms: i64,
+    pub escalated_at_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug)]
@@ -363,4 +377,8 @@ pub struct TurnContext {
     pub care_plan: CarePlan,
     /// The newest summary of this conversation, if any.
     pub summary: Option<Summary>,
+    /// The patient's latest AI-processing consent decision is "granted".
+    pub ai_consent: bool,
+    /// The patient's message that opened this turn (not among `messages`).
+    pub patient_message: Message,
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tandem_domain::{
     chain_hash, AssessmentId, AuditAction, AuditRecord, CarePlanItemId, CarePlanItemKind,
     ChainVerifier, CheckinId, CheckinStatus, ConsentKind, ConversationId, ExerciseId, MessageId,
-    MoodId, PatientId, RiskEventId, Role, SummaryId, TalkRequestId, UserId, Username,
+    MessageRole, MoodId, PatientId, RiskEventId, Role, SummaryId, TalkRequestId, UserId, Username,
 };
 use tandem_vault::{field_ad, DataKey, MasterKey};
 use uuid::Uuid;
@@ -215,13 +215,22 @@ impl SqlStore {
     // --- transactions and the audit chain ----------------------------------------------
 
     async fn begin_write(&self) -> Result<(Tx, Slot)> {
+        self.begin_write_n(1).await
+    }
+
+    /// Begins a write transaction that will append `n` audit entries: the chain head is
+    /// advanced by `n` at once (so it is locked first, as in every write), and the slot
+    /// names the first of the `n` sequence numbers.
+    async fn begin_write_n(&self, n: i64) -> Result<(Tx, Slot)> {
         let mut tx = self.pool.begin().await?;
         let row =
-            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+                .bind(n)
                 .fetch_one(&mut *tx)
                 .await?;
+        let last: i64 = row.try_get("seq")?;
         let slot = Slot {
-            seq: row.try_get("seq")?,
+            seq: last - n + 1,
             prev_hash: row.try_get("hash")?,
         };
         Ok((tx, slot))
@@ -230,44 +239,62 @@ impl SqlStore {
     /// Appends the audit entry for this transaction and commits.
     async fn commit_audited(
         &self,
-        mut tx: Tx,
+        tx: Tx,
         slot: Slot,
         actor: &Actor,
         action: AuditAction,
         patient: Option<PatientId>,
         detail: Option<String>,
     ) -> Result<()> {
-        let mut rec = AuditRecord {
-            seq: slot.seq,
-            at_ms: now_ms(),
-            actor: Some(actor.id.clone()),
-            actor_role: actor.role.clone(),
-            action: action.as_str().to_string(),
-            patient: patient.map(|p| p.to_string()),
-            reason: actor.reason.clone(),
-            detail,
-            prev_hash: slot.prev_hash,
-            hash: String::new(),
-        };
-        rec.hash = chain_hash(&rec.prev_hash, &rec);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at_ms, actor, actor_role, action, patient, reason, detail, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(rec.seq)
-        .bind(rec.at_ms)
-        .bind(rec.actor.clone())
-        .bind(rec.actor_role.clone())
-        .bind(rec.action.clone())
-        .bind(rec.patient.clone())
-        .bind(rec.reason.clone())
-        .bind(rec.detail.clone())
-        .bind(rec.prev_hash.clone())
-        .bind(rec.hash.clone())
-        .execute(&mut *tx)
-        .await?;
+        self.commit_audited_many(tx, slot, actor, vec![(action, patient, detail)])
+            .await
+    }
+
+    /// Appends one audit entry per element of `entries` (as many as the transaction was
+    /// begun for), chained in order, and commits.
+    async fn commit_audited_many(
+        &self,
+        mut tx: Tx,
+        slot: Slot,
+        actor: &Actor,
+        entries: Vec<(AuditAction, Option<PatientId>, Option<String>)>,
+    ) -> Result<()> {
+        let at_ms = now_ms();
+        let mut prev_hash = slot.prev_hash;
+        for (seq, (action, patient, detail)) in (slot.seq..).zip(entries) {
+            let mut rec = AuditRecord {
+                seq,
+                at_ms,
+                actor: Some(actor.id.clone()),
+                actor_role: actor.role.clone(),
+                action: action.as_str().to_string(),
+                patient: patient.map(|p| p.to_string()),
+                reason: actor.reason.clone(),
+                detail,
+                prev_hash,
+                hash: String::new(),
+            };
+            rec.hash = chain_hash(&rec.prev_hash, &rec);
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at_ms, actor, actor_role, action, patient, reason, detail, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(rec.seq)
+            .bind(rec.at_ms)
+            .bind(rec.actor)
+            .bind(rec.actor_role)
+            .bind(rec.action)
+            .bind(rec.patient)
+            .bind(rec.reason)
+            .bind(rec.detail)
+            .bind(rec.prev_hash)
+            .bind(rec.hash.clone())
+            .execute(&mut *tx)
+            .await?;
+            prev_hash = rec.hash;
+        }
         sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-            .bind(rec.hash)
+            .bind(prev_hash)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -353,6 +380,57 @@ impl SqlStore {
 
     // --- reads shared by the audited methods and by export ------------------------------
 
+    /// Seals and inserts one message at sequence number `seq` (unique per conversation, so
+    /// two writers racing for the same number make one of them fail, never interleave).
+    async fn insert_message(
+        &self,
+        conn: &mut AnyConnection,
+        dek: &DataKey,
+        patient: PatientId,
+        seq: i64,
+        new: NewMessage,
+    ) -> Result<Message> {
+        let id = MessageId::from_uuid(new_id());
+        let at = now_ms();
+        let row_id = id.to_string();
+        let body = seal(
+            dek,
+            "messages",
+            "body",
+            &row_id,
+            patient,
+            new.text.as_bytes(),
+        )?;
+        let provenance = new
+            .provenance
+            .as_ref()
+            .map(|p| seal_json(dek, "messages", "provenance", &row_id, patient, p))
+            .transpose()?;
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, patient_id, seq, role, body, provenance, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(row_id)
+        .bind(new.conversation.to_string())
+        .bind(patient.to_string())
+        .bind(seq)
+        .bind(new.role.as_str())
+        .bind(body)
+        .bind(provenance)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+        Ok(Message {
+            id,
+            conversation: new.conversation,
+            seq,
+            role: new.role,
+            text: new.text,
+            provenance: new.provenance,
+            created_at_ms: at,
+        })
+    }
+
     async fn read_messages(
         &self,
         conn: &mut AnyConnection,
@@ -418,21 +496,25 @@ impl SqlStore {
         .bind(patient.to_string())
         .fetch_all(&mut *conn)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                Ok(Summary {
-                    id: parse_text(&id)?,
-                    conversation: parse_col(r, "conversation_id")?,
-                    first_message: parse_col(r, "first_message_id")?,
-                    last_message: parse_col(r, "last_message_id")?,
-                    text: open_text(dek, r, "summaries", "body", &id, patient)?,
-                    provenance: open_json_opt(dek, r, "summaries", "provenance", &id, patient)?,
-                    created_at_ms: r.try_get("created_at")?,
-                    ai_generated: true,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| summary_row(r, dek, patient)).collect()
+    }
+
+    /// The newest summary of one conversation (the only one a turn needs).
+    async fn read_latest_summary(
+        &self,
+        conn: &mut AnyConnection,
+        dek: &DataKey,
+        patient: PatientId,
+        conversation: ConversationId,
+    ) -> Result<Option<Summary>> {
+        let row = sqlx::query(
+            "SELECT id, conversation_id, first_message_id, last_message_id, body, provenance, created_at \
+             FROM summaries WHERE conversation_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(conversation.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(|r| summary_row(&r, dek, patient)).transpose()
     }
 
     async fn read_risk_events(
@@ -443,7 +525,7 @@ impl SqlStore {
     ) -> Result<Vec<RiskEvent>> {
         let rows = sqlx::query(
             "SELECT e.id, e.conversation_id, e.message_id, e.source, e.level, e.categories, e.evidence, \
-                    e.created_at, a.clinician_id, a.acknowledged_at, a.note \
+                    e.created_at, e.escalated_at, a.clinician_id, a.acknowledged_at, a.note \
              FROM risk_events e LEFT JOIN risk_acknowledgements a ON a.risk_event_id = e.id \
              WHERE e.patient_id = $1 ORDER BY e.created_at, e.id",
         )
@@ -479,6 +561,7 @@ impl SqlStore {
                         .collect(),
                     evidence: open_json(dek, r, "risk_events", "evidence", &id, patient)?,
                     created_at_ms: r.try_get("created_at")?,
+                    escalated_at_ms: r.try_get("escalated_at")?,
                     acknowledgement,
                 })
             })
@@ -1170,27 +1253,11 @@ impl Store for SqlStore {
     }
 
     async fn append_message(&self, actor: &Actor, new: NewMessage) -> Result<Message> {
-        let id = MessageId::from_uuid(new_id());
-        let at = now_ms();
         let (mut tx, slot) = self.begin_write().await?;
         let patient = self
             .patient_of_conversation(&mut tx, new.conversation)
             .await?;
         let dek = self.data_key(&mut tx, patient).await?;
-        let row_id = id.to_string();
-        let body = seal(
-            &dek,
-            "messages",
-            "body",
-            &row_id,
-            patient,
-            new.text.as_bytes(),
-        )?;
-        let provenance = new
-            .provenance
-            .as_ref()
-            .map(|p| seal_json(&dek, "messages", "provenance", &row_id, patient, p))
-            .transpose()?;
         let seq: i64 = sqlx::query(
             "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM messages WHERE conversation_id = $1",
         )
@@ -1198,38 +1265,22 @@ impl Store for SqlStore {
         .fetch_one(&mut *tx)
         .await?
         .try_get("next")?;
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, patient_id, seq, role, body, provenance, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(row_id.clone())
-        .bind(new.conversation.to_string())
-        .bind(patient.to_string())
-        .bind(seq)
-        .bind(new.role.as_str())
-        .bind(body)
-        .bind(provenance)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+        let message = self
+            .insert_message(&mut tx, &dek, patient, seq, new)
+            .await?;
         self.commit_audited(
             tx,
             slot,
             actor,
             AuditAction::MessageWritten,
             Some(patient),
-            Some(format!("conversation={} message={id}", new.conversation)),
+            Some(format!(
+                "conversation={} message={}",
+                message.conversation, message.id
+            )),
         )
         .await?;
-        Ok(Message {
-            id,
-            conversation: new.conversation,
-            seq,
-            role: new.role,
-            text: new.text,
-            provenance: new.provenance,
-            created_at_ms: at,
-        })
+        Ok(message)
     }
 
     async fn messages(&self, actor: &Actor, conversation: ConversationId) -> Result<Vec<Message>> {
@@ -1254,12 +1305,13 @@ impl Store for SqlStore {
         Ok(messages)
     }
 
-    async fn turn_context(
+    async fn open_turn(
         &self,
         actor: &Actor,
         conversation: ConversationId,
+        text: &str,
     ) -> Result<TurnContext> {
-        let (mut tx, slot) = self.begin_write().await?;
+        let (mut tx, slot) = self.begin_write_n(2).await?;
         let patient = self.patient_of_conversation(&mut tx, conversation).await?;
         let dek = self.data_key(&mut tx, patient).await?;
         let messages = self
@@ -1267,20 +1319,50 @@ impl Store for SqlStore {
             .await?;
         let care_plan = self.read_care_plan(&mut tx, &dek, patient).await?;
         let summary = self
-            .read_summaries(&mut tx, &dek, patient)
+            .read_latest_summary(&mut tx, &dek, patient, conversation)
+            .await?;
+        let ai_consent = self
+            .read_consents(&mut tx, patient)
             .await?
-            .into_iter()
-            .rfind(|s| s.conversation == conversation);
-        self.commit_audited(
+            .iter()
+            .any(|c| c.kind == ConsentKind::AiProcessing && c.granted);
+        let next_seq = messages.last().map_or(1, |m| m.seq + 1);
+        let patient_message = self
+            .insert_message(
+                &mut tx,
+                &dek,
+                patient,
+                next_seq,
+                NewMessage {
+                    conversation,
+                    role: MessageRole::Patient,
+                    text: text.to_string(),
+                    provenance: None,
+                },
+            )
+            .await?;
+        self.commit_audited_many(
             tx,
             slot,
             actor,
-            AuditAction::MessagesRead,
-            Some(patient),
-            Some(format!(
-                "conversation={conversation} count={} with=care_plan,summary",
-                messages.len()
-            )),
+            vec![
+                (
+                    AuditAction::MessagesRead,
+                    Some(patient),
+                    Some(format!(
+                        "conversation={conversation} count={} with=care_plan,summary",
+                        messages.len()
+                    )),
+                ),
+                (
+                    AuditAction::MessageWritten,
+                    Some(patient),
+                    Some(format!(
+                        "conversation={conversation} message={}",
+                        patient_message.id
+                    )),
+                ),
+            ],
         )
         .await?;
         Ok(TurnContext {
@@ -1288,6 +1370,8 @@ impl Store for SqlStore {
             messages,
             care_plan,
             summary,
+            ai_consent,
+            patient_message,
         })
     }
 
@@ -1462,6 +1546,166 @@ impl Store for SqlStore {
             async |conn, dek| self.read_risk_events(conn, dek, patient).await,
         )
         .await
+    }
+
+    async fn set_on_call(&self, actor: &Actor, clinician: UserId, on_call: bool) -> Result<()> {
+        let (mut tx, slot) = self.begin_write().await?;
+        let role: Option<String> = sqlx::query("SELECT role FROM users WHERE id = $1")
+            .bind(clinician.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("role"))
+            .transpose()?;
+        match role.as_deref() {
+            None => return Err(StoreError::not_found(format!("user {clinician}"))),
+            Some("clinician") => {}
+            Some(_) => return Err(StoreError::Invalid("only clinicians can be on call".into())),
+        }
+        if on_call {
+            sqlx::query(
+                "INSERT INTO on_call (clinician_id, since, set_by) VALUES ($1, $2, $3) \
+                 ON CONFLICT (clinician_id) DO NOTHING",
+            )
+            .bind(clinician.to_string())
+            .bind(now_ms())
+            .bind(actor.id.clone())
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query("DELETE FROM on_call WHERE clinician_id = $1")
+                .bind(clinician.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::OnCallChanged,
+            None,
+            Some(format!("clinician={clinician} on_call={on_call}")),
+        )
+        .await
+    }
+
+    async fn on_call(&self) -> Result<Vec<UserId>> {
+        let rows = sqlx::query(
+            "SELECT o.clinician_id FROM on_call o JOIN users u ON u.id = o.clinician_id \
+             WHERE u.disabled = 0 ORDER BY o.since, o.clinician_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| parse_col(r, "clinician_id")).collect()
+    }
+
+    async fn unescalated_alerts(
+        &self,
+        levels: &[&str],
+        created_before_ms: i64,
+    ) -> Result<Vec<AlertHead>> {
+        if levels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..levels.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT e.id, e.patient_id, e.level, e.categories, e.created_at, e.escalated_at \
+             FROM risk_events e LEFT JOIN risk_acknowledgements a ON a.risk_event_id = e.id \
+             WHERE e.escalated_at IS NULL AND a.risk_event_id IS NULL AND e.created_at <= $1 \
+               AND e.level IN ({}) ORDER BY e.created_at, e.id",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(created_before_ms);
+        for l in levels {
+            q = q.bind(*l);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(alert_head).collect()
+    }
+
+    async fn escalate_risk_event(
+        &self,
+        actor: &Actor,
+        id: RiskEventId,
+        to: &[UserId],
+        at_ms: i64,
+    ) -> Result<bool> {
+        let (mut tx, slot) = self.begin_write().await?;
+        // The claim: only one worker's UPDATE finds the event still open.
+        let claimed = sqlx::query(
+            "UPDATE risk_events SET escalated_at = $1 WHERE id = $2 AND escalated_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM risk_acknowledgements a WHERE a.risk_event_id = $2)",
+        )
+        .bind(at_ms)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let row = sqlx::query("SELECT patient_id FROM risk_events WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let patient: PatientId = parse_col(&row, "patient_id")?;
+        for clinician in to {
+            sqlx::query(
+                "INSERT INTO risk_escalations (risk_event_id, clinician_id, patient_id, escalated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (risk_event_id, clinician_id) DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(clinician.to_string())
+            .bind(patient.to_string())
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let to_list: Vec<String> = to.iter().map(ToString::to_string).collect();
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::AlertEscalated,
+            Some(patient),
+            Some(format!("risk_event={id} to={}", to_list.join(","))),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    async fn escalated_to(&self, clinician: UserId) -> Result<Vec<AlertHead>> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.patient_id, e.level, e.categories, e.created_at, e.escalated_at \
+             FROM risk_escalations x JOIN risk_events e ON e.id = x.risk_event_id \
+             LEFT JOIN risk_acknowledgements a ON a.risk_event_id = e.id \
+             WHERE x.clinician_id = $1 AND a.risk_event_id IS NULL \
+             ORDER BY e.created_at DESC, e.id",
+        )
+        .bind(clinician.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alert_head).collect()
+    }
+
+    async fn has_escalation(
+        &self,
+        clinician: UserId,
+        patient: PatientId,
+        since_ms: i64,
+    ) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM risk_escalations x \
+             LEFT JOIN risk_acknowledgements a ON a.risk_event_id = x.risk_event_id \
+             WHERE x.clinician_id = $1 AND x.patient_id = $2 \
+               AND (a.risk_event_id IS NULL OR x.escalated_at >= $3)",
+        )
+        .bind(clinician.to_string())
+        .bind(patient.to_string())
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
     async fn risk_event_patient(&self, id: RiskEventId) -> Result<Option<PatientId>> {
@@ -2460,6 +2704,7 @@ impl Store for SqlStore {
         let statements = [
             "DELETE FROM patient_keys WHERE patient_id = $1",
             "DELETE FROM risk_acknowledgements WHERE risk_event_id IN (SELECT id FROM risk_events WHERE patient_id = $1)",
+            "DELETE FROM risk_escalations WHERE patient_id = $1",
             "DELETE FROM risk_events WHERE patient_id = $1",
             "DELETE FROM summaries WHERE patient_id = $1",
             "DELETE FROM messages WHERE patient_id = $1",
@@ -2500,6 +2745,36 @@ impl Store for SqlStore {
             rows_deleted: deleted,
         })
     }
+}
+
+fn summary_row(r: &AnyRow, dek: &DataKey, patient: PatientId) -> Result<Summary> {
+    let id: String = r.try_get("id")?;
+    Ok(Summary {
+        id: parse_text(&id)?,
+        conversation: parse_col(r, "conversation_id")?,
+        first_message: parse_col(r, "first_message_id")?,
+        last_message: parse_col(r, "last_message_id")?,
+        text: open_text(dek, r, "summaries", "body", &id, patient)?,
+        provenance: open_json_opt(dek, r, "summaries", "provenance", &id, patient)?,
+        created_at_ms: r.try_get("created_at")?,
+        ai_generated: true,
+    })
+}
+
+fn alert_head(r: &AnyRow) -> Result<AlertHead> {
+    let categories: String = r.try_get("categories")?;
+    Ok(AlertHead {
+        id: parse_col(r, "id")?,
+        patient: parse_col(r, "patient_id")?,
+        level: r.try_get("level")?,
+        categories: categories
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
+        created_at_ms: r.try_get("created_at")?,
+        escalated_at_ms: r.try_get("escalated_at")?,
+    })
 }
 
 #[cfg(test)]

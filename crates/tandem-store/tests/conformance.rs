@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::Connection;
 use std::sync::Arc;
 use tandem_domain::{
-    CarePlanItemKind, ChainBreak, ConsentKind, MessageRole, PatientId, Role, Username,
+    CarePlanItemKind, ChainBreak, ConsentKind, MessageRole, PatientId, Role, UserId, Username,
 };
 use tandem_store::*;
 use tandem_vault::MasterKey;
@@ -216,7 +216,7 @@ conformance!(
     failed_writes_leave_nothing_behind,
     measure_schedules_are_set_and_replaced,
     exercises_are_saved_resumed_and_private_to_their_patient,
-    a_turn_reads_its_context_in_one_audited_transaction,
+    a_turn_reads_its_context_and_stores_the_message_in_one_transaction,
     sessions_are_stored_hashed_touched_and_ended,
     login_failures_count_lock_and_clear,
     totp_secrets_are_sealed_confirmed_and_steps_never_replay,
@@ -224,6 +224,7 @@ conformance!(
     disabling_a_user_ends_their_sessions,
     care_plan_items_change_status,
     consent_decisions_keep_their_order_within_a_millisecond,
+    overdue_alerts_escalate_once_to_the_clinicians_on_call,
 );
 
 async fn consent_decisions_keep_their_order_within_a_millisecond(db: TestDb) {
@@ -1341,7 +1342,7 @@ async fn failed_writes_leave_nothing_behind(db: TestDb) {
     let _ = p;
 }
 
-async fn a_turn_reads_its_context_in_one_audited_transaction(db: TestDb) {
+async fn a_turn_reads_its_context_and_stores_the_message_in_one_transaction(db: TestDb) {
     let s = db.open(MasterKey::generate()).await;
     let p = patient(&s, "pat").await;
     let conv = s.create_conversation(&cli(), p).await.unwrap();
@@ -1381,21 +1382,175 @@ async fn a_turn_reads_its_context_in_one_audited_transaction(db: TestDb) {
     .await
     .unwrap();
     let before = s.audit_entries(Some(p)).await.unwrap().len();
-    let ctx = s.turn_context(&cli(), conv).await.unwrap();
+    let ctx = s.open_turn(&cli(), conv, "how are you").await.unwrap();
     assert_eq!(ctx.patient, p);
+    assert_eq!(
+        ctx.messages.len(),
+        1,
+        "the new message is not its own context"
+    );
     assert_eq!(ctx.messages[0].text, "hello");
     assert_eq!(ctx.care_plan.items[0].text, "walk daily");
     assert_eq!(ctx.summary.unwrap().text, "said hello");
+    assert!(!ctx.ai_consent, "no consent recorded yet");
+    assert_eq!(ctx.patient_message.text, "how are you");
+    assert_eq!(ctx.patient_message.seq, ctx.messages[0].seq + 1);
     let audit = s.audit_entries(Some(p)).await.unwrap();
     assert_eq!(
         audit.len(),
-        before + 1,
-        "one audit entry for the whole read"
+        before + 2,
+        "the read and the write, one entry each"
     );
-    assert_eq!(audit.last().unwrap().action, "messages_read");
+    assert_eq!(audit[before].action, "messages_read");
+    assert_eq!(audit[before + 1].action, "message_written");
+    assert_eq!(audit[before + 1].seq, audit[before].seq + 1);
+    assert_eq!(
+        s.verify_audit().await.unwrap().first_break,
+        None,
+        "the two entries chain"
+    );
+    let stored = s.messages(&cli(), conv).await.unwrap();
+    assert_eq!(stored.last().unwrap().text, "how are you");
+
+    s.record_consent(&cli(), p, ConsentKind::AiProcessing, true)
+        .await
+        .unwrap();
+    assert!(s.open_turn(&cli(), conv, "again").await.unwrap().ai_consent);
     let missing = tandem_domain::ConversationId::from_uuid(uuid::Uuid::new_v4());
+    let n = s.audit_entries(None).await.unwrap().len();
     assert!(matches!(
-        s.turn_context(&cli(), missing).await,
+        s.open_turn(&cli(), missing, "lost").await,
         Err(StoreError::NotFound(_))
     ));
+    assert_eq!(
+        s.audit_entries(None).await.unwrap().len(),
+        n,
+        "nothing half-written"
+    );
+}
+
+async fn overdue_alerts_escalate_once_to_the_clinicians_on_call(db: TestDb) {
+    let s = Arc::new(db.open(MasterKey::generate()).await);
+    let p = patient(&s, "pat").await;
+    let other = patient(&s, "other").await;
+    let team = add_user(&s, "clin", Role::Clinician).await;
+    let oncall = add_user(&s, "oncall", Role::Clinician).await;
+    s.assign_care_team(&cli(), team.id, p).await.unwrap();
+    let event = |patient: PatientId, level: &str| NewRiskEvent {
+        patient,
+        conversation: None,
+        message: None,
+        source: "chat".into(),
+        level: level.into(),
+        categories: vec!["suicide".into(), "self_harm".into()],
+        evidence: json!({"rules": ["x"]}),
+    };
+    let high = s.record_risk_event(&cli(), event(p, "high")).await.unwrap();
+    let moderate = s
+        .record_risk_event(&cli(), event(p, "moderate"))
+        .await
+        .unwrap();
+    let acked = s
+        .record_risk_event(&cli(), event(other, "imminent"))
+        .await
+        .unwrap();
+    let who = Actor::user(team.id, Role::Clinician);
+    s.acknowledge_risk_event(&who, acked, None).await.unwrap();
+
+    // The level filter and the time bound select; acknowledged events never come back.
+    let far = i64::MAX / 2;
+    let open = s
+        .unescalated_alerts(&["high", "imminent"], far)
+        .await
+        .unwrap();
+    assert_eq!(open.iter().map(|a| a.id).collect::<Vec<_>>(), vec![high]);
+    assert_eq!(open[0].patient, p);
+    assert_eq!(open[0].categories, vec!["suicide", "self_harm"]);
+    assert!(s.unescalated_alerts(&["high"], 0).await.unwrap().is_empty());
+    assert_eq!(
+        s.unescalated_alerts(&["moderate"], far).await.unwrap()[0].id,
+        moderate
+    );
+
+    // The rota: only clinicians, audited, on and off.
+    assert!(matches!(
+        s.set_on_call(&cli(), UserId::from(p), true).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(s.on_call().await.unwrap().is_empty());
+    s.set_on_call(&cli(), oncall.id, true).await.unwrap();
+    s.set_on_call(&cli(), oncall.id, true).await.unwrap();
+    assert_eq!(s.on_call().await.unwrap(), vec![oncall.id]);
+
+    // Two workers race to escalate the same alert: exactly one wins.
+    assert!(!s.has_escalation(oncall.id, p, 0).await.unwrap());
+    let (a, b) = tokio::join!(
+        {
+            let s = s.clone();
+            async move {
+                s.escalate_risk_event(&cli(), high, &[oncall.id], 5_000)
+                    .await
+                    .unwrap()
+            }
+        },
+        {
+            let s = s.clone();
+            async move {
+                s.escalate_risk_event(&cli(), high, &[oncall.id], 5_000)
+                    .await
+                    .unwrap()
+            }
+        },
+    );
+    assert!(a ^ b, "exactly one escalation: {a} {b}");
+    assert!(!s
+        .escalate_risk_event(&cli(), acked, &[oncall.id], 5_000)
+        .await
+        .unwrap());
+    assert!(s
+        .unescalated_alerts(&["high", "imminent"], far)
+        .await
+        .unwrap()
+        .is_empty());
+    let mine = s.escalated_to(oncall.id).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].escalated_at_ms, Some(5_000));
+    assert!(s.escalated_to(team.id).await.unwrap().is_empty());
+    let events = s.risk_events(&who, p).await.unwrap();
+    let escalated_at = |id| events.iter().find(|e| e.id == id).unwrap().escalated_at_ms;
+    assert_eq!(escalated_at(high), Some(5_000));
+    assert_eq!(escalated_at(moderate), None);
+    // Access: while unacknowledged always; once acknowledged, only within the window.
+    assert!(s.has_escalation(oncall.id, p, far).await.unwrap());
+    assert!(!s.has_escalation(oncall.id, other, 0).await.unwrap());
+    s.acknowledge_risk_event(&Actor::user(oncall.id, Role::Clinician), high, None)
+        .await
+        .unwrap();
+    assert!(s.escalated_to(oncall.id).await.unwrap().is_empty());
+    assert!(s.has_escalation(oncall.id, p, 5_000).await.unwrap());
+    assert!(!s.has_escalation(oncall.id, p, 5_001).await.unwrap());
+
+    let actions: Vec<String> = s
+        .audit_entries(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "alert_escalated").count(),
+        1
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "on_call_changed").count(),
+        2
+    );
+
+    s.set_on_call(&cli(), oncall.id, false).await.unwrap();
+    assert!(s.on_call().await.unwrap().is_empty());
+    // Erasure removes the escalation rows with the patient.
+    s.erase_patient(&cli().with_reason("test"), p)
+        .await
+        .unwrap();
+    assert!(!s.has_escalation(oncall.id, p, 0).await.unwrap());
 }

@@ -220,3 +220,28 @@ pub fn parse_sse(text: &str) -> Vec<(String, Value)> {
 pub fn pid(u: &User) -> PatientId {
     u.patient_id().unwrap()
 }
+
+/// Reads a server-sent event stream until an event called `name` arrives (10 s at most);
+/// returns its data.
+pub async fn next_event(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin),
+    buf: &mut String,
+    name: &str,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some((_, v)) = parse_sse(buf).into_iter().find(|(n, _)| n == name) {
+            // Consume what was parsed.
+            if let Some(end) = buf.rfind("\n\n") {
+                buf.drain(..end + 2);
+            }
+            return v;
+        }
+        let chunk = tokio::time::timeout_at(deadline, futures_util::StreamExt::next(stream))
+            .await
+            .expect("no event in time")
+            .expect("stream ended")
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}

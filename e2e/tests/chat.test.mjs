@@ -33,14 +33,16 @@ async function watchReply(page) {
   await page.evaluate(() => {
     const list = document.getElementById('messages');
     window.replyStates = [];
-    new MutationObserver(() => {
+    if (window.replyObserver) { window.replyObserver.disconnect(); }
+    window.replyObserver = new MutationObserver(() => {
       const replies = list.querySelectorAll('.msg-assistant');
       const last = replies[replies.length - 1];
       if (!last || last.getAttribute('aria-busy') !== 'true') { return; }
       const text = last.querySelector('.text').textContent;
       const seen = window.replyStates;
       if (text && seen[seen.length - 1] !== text) { seen.push(text); }
-    }).observe(list, { subtree: true, childList: true, characterData: true });
+    });
+    window.replyObserver.observe(list, { subtree: true, childList: true, characterData: true });
   });
 }
 
@@ -73,21 +75,32 @@ test('a patient signs in, sends a message and sees the reply stream in under the
   assert.ok(await banner.isVisible(), 'the disclosure banner is visible');
   assert.match(await banner.textContent(), /Tandem is an AI, not a person/);
 
-  await watchReply(page);
-  const text = 'I had a long day at work and I feel drained. What are a few small things I could do to unwind this evening?';
-  await page.fill('#chat-input', text);
-  await page.click('#chat-send');
-  const reply = (await replyDone(page)).trim();
-
-  const states = await page.evaluate(() => window.replyStates);
-  assert.ok(states.length >= 2, `the reply grew over several updates, saw ${states.length}: ${JSON.stringify(states)}`);
-  for (let i = 1; i < states.length; i++) {
-    assert.ok(states[i].startsWith(states[i - 1]) && states[i].length > states[i - 1].length,
-      `each update extends the reply: ${JSON.stringify(states.slice(i - 1, i + 1))}`);
+  // Replies are released sentence by sentence once the output guard has passed them, so a
+  // reply streams in several updates when it has several sentences and was not redone by
+  // the guard. The small model is random: give it up to three messages to write one.
+  const questions = [
+    'I had a long day at work and I feel drained. What are a few small things I could do to unwind this evening?',
+    'Thanks. I also find it hard to fall asleep after days like this. What could help with that?',
+    'What could I try tomorrow morning so the day starts better?',
+  ];
+  let text;
+  let reply;
+  let streamed = 0;
+  for (text of questions) {
+    await watchReply(page);
+    await page.fill('#chat-input', text);
+    await page.click('#chat-send');
+    reply = (await replyDone(page)).trim();
+    assert.ok(reply.length > 0);
+    assert.doesNotMatch(reply, /can't reply right now/, 'the real model answered');
+    const states = await page.evaluate(() => window.replyStates);
+    assert.equal(states[states.length - 1].trim(), reply, 'the last state shown is the finished reply');
+    // A reply the guard had redone arrives as one replacement, not as growth.
+    const grew = states.every((st, i) => i === 0 || (st.startsWith(states[i - 1]) && st.length > states[i - 1].length));
+    streamed = grew ? states.length : 0;
+    if (streamed >= 2) { break; }
   }
-  assert.equal(states[states.length - 1].trim(), reply, 'the last streamed state is the finished reply');
-  assert.ok(reply.length > 0);
-  assert.doesNotMatch(reply, /can't reply right now/, 'the real model answered');
+  assert.ok(streamed >= 2, 'a reply grew over several updates before it was complete');
 
   // What streamed in is what was stored: after a reload the history shows it.
   await page.reload();

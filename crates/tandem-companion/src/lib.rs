@@ -22,8 +22,8 @@ pub use exercises::{
 };
 pub use library::{Document, Library, Passage};
 pub use nudge::{
-    dependence_nudge, dependence_nudge_with, Nudge, NudgeReason, NudgeThresholds, SessionSpan,
-    UsageStats,
+    dependence_nudge, dependence_nudge_with, sessions_from_activity, Nudge, NudgeReason,
+    NudgeThresholds, SessionSpan, UsageStats,
 };
 pub use summary::{label_summary, summary_request, SummaryRequest, AI_SUMMARY_LABEL};
 pub use templates::{Template, Templates};

@@ -131,6 +131,25 @@ fn local_ms(t: Timestamp, offset_minutes: i32) -> i64 {
         .saturating_add(i64::from(offset_minutes).saturating_mul(MINUTE_MS))
 }
 
+/// Groups activity times (milliseconds, any order) into sessions: a pause longer than
+/// `gap_minutes` between two messages starts a new session.
+pub fn sessions_from_activity(times_ms: &[i64], gap_minutes: i64) -> Vec<SessionSpan> {
+    let mut sorted = times_ms.to_vec();
+    sorted.sort_unstable();
+    let gap = gap_minutes.saturating_mul(MINUTE_MS);
+    let mut out: Vec<SessionSpan> = Vec::new();
+    for t in sorted {
+        match out.last_mut() {
+            Some(last) if t.saturating_sub(last.end.millis()) <= gap => last.end = Timestamp(t),
+            _ => out.push(SessionSpan {
+                start: Timestamp(t),
+                end: Timestamp(t),
+            }),
+        }
+    }
+    out
+}
+
 /// Whether heavy use calls for a nudge now, under the default thresholds.
 pub fn dependence_nudge(usage: &UsageStats, now: Timestamp) -> Option<Nudge> {
     dependence_nudge_with(usage, now, &NudgeThresholds::DEFAULT)

@@ -156,3 +156,18 @@ fn several_reasons_and_the_cooldown() {
     assert_eq!(dependence_nudge(&usage, at(0, 20, 0)), None);
     assert!(dependence_nudge(&usage, at(1, 9, 0)).is_some());
 }
+
+#[test]
+fn activity_times_group_into_sessions_split_by_pauses() {
+    use tandem_companion::sessions_from_activity;
+    let min = 60_000;
+    let times = [40 * min, 0, 10 * min, 30 * min, 200 * min, 75 * min];
+    let spans = sessions_from_activity(&times, 30);
+    let got: Vec<(i64, i64)> = spans
+        .iter()
+        .map(|s| (s.start.millis() / min, s.end.millis() / min))
+        .collect();
+    // 0-10-30-40 chain (each pause <= 30 min); 75 is 35 min after 40; 200 stands alone.
+    assert_eq!(got, vec![(0, 40), (75, 75), (200, 200)]);
+    assert!(sessions_from_activity(&[], 30).is_empty());
+}

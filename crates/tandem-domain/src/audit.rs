@@ -45,6 +45,7 @@ pub enum AuditAction {
     LoginSucceeded,
     OnCallChanged,
     AlertEscalated,
+    NudgeGiven,
 }
 
 impl AuditAction {
@@ -82,6 +83,7 @@ impl AuditAction {
             AuditAction::LoginSucceeded => "login_succeeded",
             AuditAction::OnCallChanged => "on_call_changed",
             AuditAction::AlertEscalated => "alert_escalated",
+            AuditAction::NudgeGiven => "nudge_given",
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The engine's own cost per turn, model time excluded: a scripted instant model, the real
 //! safety engine, the real SQLite store (sealing, audit chain) in a temporary file.
-//! Reference in the same run: the bare store writes a turn needs (two sealed message
-//! appends), so the figure reads as a ratio to storage alone.
+//! The engine runs as the server does (care services attached: due measures checked, usage
+//! read for the dependence nudge). Reference in the same run: the bare store writes a turn
+//! needs (two sealed message appends), so the figure reads as a ratio to storage alone.
 //! Run: `cargo bench -p tandem-engine --bench turn`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -46,7 +47,9 @@ fn main() {
             Arc::new(FakeBackend::always("That sounds like a lot to carry. What would help a little tonight?")),
             Arc::new(Library::load_default().unwrap()),
             EngineConfig { summary_every: usize::MAX, ..EngineConfig::default() },
-        );
+        )
+        // As the server and the terminal chat run it: due measures are checked every turn.
+        .with_care(Arc::new(tandem_care::Care::new(store.clone(), Arc::new(tandem_measures::Registry::builtin().unwrap()))));
         let text = "Work was overwhelming again today and I could not switch off when I got home, so I barely slept.";
 
         // Each turn starts a fresh conversation after 8 turns, so history stays realistic.

@@ -20,22 +20,35 @@ use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+pub use tandem_companion::NudgeThresholds;
 use tandem_companion::{
-    assemble, identity_answer, identity_question_locale, Budget, CarePlanView, ContextInput,
-    Library, Locale, Turn,
+    assemble, dependence_nudge_with, identity_answer, identity_question_locale,
+    sessions_from_activity, Budget, CarePlanView, ContextInput, Library, Locale, Nudge, Turn,
+    UsageStats,
 };
-use tandem_domain::{ConversationId, MessageId, MessageRole, PatientId, RiskEventId, UserId};
+use tandem_domain::{
+    ConversationId, MessageId, MessageRole, PatientId, RiskEventId, Timestamp, UserId,
+};
 use tandem_model::{
     CancellationToken, ChatMessage, ChatRequest, ModelBackend, ModelError, Role as ModelRole,
 };
 use tandem_safety::{
     Action, Category, GuardContext, GuardDecision, Level, SafetyEngine, ScreenInput, Verdict,
 };
-use tandem_store::{Actor, Message, NewMessage, NewRiskEvent, NewSummary, Store, StoreError};
+use tandem_store::{
+    Actor, Message, NewMessage, NewRiskEvent, NewSummary, Store, StoreError, UsageMeta,
+};
 use tokio::sync::broadcast;
 
 mod exercise;
 mod summary;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 pub use exercise::ExerciseTurn;
 
@@ -64,6 +77,8 @@ pub enum TurnAction {
     ConsentWithdrawn,
     Summarised,
     MeasureInvitation,
+    /// Heavy use: the reply suggested turning to the clinician and to trusted people.
+    DependenceNudge,
 }
 
 /// A risk event the clinician must see. Sent on the engine's alert channel.
@@ -127,6 +142,12 @@ pub struct EngineConfig {
     pub summary_every: usize,
     /// How many library passages go into the prompt.
     pub psychoeducation_passages: usize,
+    /// When heavy use earns a nudge towards people (see `tandem_companion::nudge`).
+    pub nudge: NudgeThresholds,
+    /// A pause longer than this (minutes) between messages starts a new session.
+    pub session_gap_minutes: i64,
+    /// The patients' offset from UTC, for "late at night" and calendar days.
+    pub utc_offset_minutes: i32,
 }
 
 impl Default for EngineConfig {
@@ -139,6 +160,9 @@ impl Default for EngineConfig {
             model_timeout: Duration::from_secs(90),
             summary_every: 16,
             psychoeducation_passages: 1,
+            nudge: NudgeThresholds::DEFAULT,
+            session_gap_minutes: 30,
+            utc_offset_minutes: 0,
         }
     }
 }
@@ -231,10 +255,19 @@ impl Engine {
         }
         // One transaction reads the context (earlier messages first: the new one must not
         // count as its own context) and stores the patient's message.
-        let ctx = self.store.open_turn(actor, conversation, text).await?;
+        let now = now_ms();
+        // One day beyond the nudge's window, for patients east or west of UTC.
+        let usage_since = now.saturating_sub(
+            (self.config.nudge.window_days.saturating_add(1)).saturating_mul(86_400_000),
+        );
+        let ctx = self
+            .store
+            .open_turn(actor, conversation, text, usage_since)
+            .await?;
         let patient = ctx.patient;
         let history = ctx.messages;
         let patient_message = ctx.patient_message;
+        let usage = ctx.usage;
 
         // 1. Screen, with the patient's earlier messages as context.
         let context: Vec<&str> = history
@@ -317,6 +350,12 @@ impl Engine {
                 let extra = format!("\n\n{res}");
                 on_event(StreamEvent::Delta(&extra));
                 reply.push_str(&extra);
+            } else if let Some(nudge) = self.dependence_nudge(actor, patient, &usage, now).await {
+                prov["nudge"] = json!(nudge.reasons);
+                actions.push(TurnAction::DependenceNudge);
+                let extra = format!("\n\n{}", nudge.text);
+                on_event(StreamEvent::Delta(&extra));
+                reply.push_str(&extra);
             } else if let Some(invite) = self.measure_invitation(actor, patient, &history).await {
                 prov["measure_invitation"] = json!(invite.0);
                 actions.push(TurnAction::MeasureInvitation);
@@ -368,6 +407,38 @@ impl Engine {
             risk_event,
             provenance: prov,
         })
+    }
+
+    /// Whether the patient's use of the companion calls for a nudge towards people now; a
+    /// given nudge is recorded (so the next waits out the cool-down). Never fails a turn.
+    async fn dependence_nudge(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        usage: &UsageMeta,
+        now: i64,
+    ) -> Option<Nudge> {
+        let stats = UsageStats {
+            sessions: sessions_from_activity(
+                &usage.patient_message_times_ms,
+                self.config.session_gap_minutes,
+            ),
+            last_human_contact: usage.last_human_contact_ms.map(Timestamp),
+            last_nudge: usage.last_nudge_ms.map(Timestamp),
+            utc_offset_minutes: self.config.utc_offset_minutes,
+        };
+        let nudge = dependence_nudge_with(&stats, Timestamp(now), &self.config.nudge)?;
+        let reasons: Vec<String> = nudge
+            .reasons
+            .iter()
+            .filter_map(|r| serde_json::to_value(r).ok()?.as_str().map(str::to_string))
+            .collect();
+        if let Err(e) = self.store.record_nudge(actor, patient, &reasons).await {
+            tracing::warn!(error = %e, "could not record a dependence nudge; not giving it");
+            return None;
+        }
+        tracing::info!(patient = %patient, reasons = ?reasons, "dependence nudge given");
+        Some(nudge)
     }
 
     /// The first due measure not yet offered in this conversation: (instrument, text).

@@ -520,3 +520,82 @@ async fn a_due_measure_is_offered_once_per_conversation() {
         "offered once"
     );
 }
+
+#[tokio::test]
+async fn daily_use_without_human_contact_earns_one_nudge_towards_people() {
+    const DAY: i64 = 86_400_000;
+    let f = fx(vec![FakeReply::Text("I hear you.".into())], true).await;
+    for _ in 0..5 {
+        let (out, _) = say(&f, "I keep thinking about work").await;
+        assert!(!out.actions.contains(&TurnAction::DependenceNudge));
+    }
+    // Those five conversations happened on the five days before today.
+    let msgs = f.store.messages(&f.actor, f.conv).await.unwrap();
+    let patient_msgs: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.role == MessageRole::Patient)
+        .collect();
+    for (i, m) in patient_msgs.iter().enumerate() {
+        sqlx::query("UPDATE messages SET created_at = $1 WHERE id = $2")
+            .bind(m.created_at_ms - (i as i64 + 1) * DAY)
+            .bind(m.id.to_string())
+            .execute(f.store.pool())
+            .await
+            .unwrap();
+    }
+    // A clinician joined the care team today: that is recent human contact, no nudge.
+    let clin = f
+        .store
+        .create_user(
+            &Actor::system("test"),
+            NewUser {
+                username: Username::parse("clin").unwrap(),
+                role: Role::Clinician,
+                password_hash: "x".into(),
+            },
+        )
+        .await
+        .unwrap();
+    f.store
+        .assign_care_team(&Actor::system("test"), clin.id, f.patient)
+        .await
+        .unwrap();
+    let (out, _) = say(&f, "still thinking about work").await;
+    assert!(!out.actions.contains(&TurnAction::DependenceNudge));
+
+    // Three weeks and more without contact while using the companion six days of seven.
+    sqlx::query("UPDATE care_team SET assigned_at = assigned_at - $1")
+        .bind(30 * DAY)
+        .execute(f.store.pool())
+        .await
+        .unwrap();
+    let (out, shown) = say(&f, "and again tonight").await;
+    assert!(
+        out.actions.contains(&TurnAction::DependenceNudge),
+        "{:?}",
+        out.actions
+    );
+    assert!(out.reply.starts_with("I hear you."));
+    assert!(out.reply.contains("your clinician"), "{}", out.reply);
+    assert!(out.reply.contains("I'm an AI"));
+    assert_eq!(shown, out.reply, "the nudge is streamed too");
+    assert_eq!(out.provenance["nudge"], json!(["no_human_contact"]));
+    let audit = f.store.audit_entries(Some(f.patient)).await.unwrap();
+    assert_eq!(
+        audit.iter().filter(|e| e.action == "nudge_given").count(),
+        1
+    );
+
+    // Not again within the cool-down.
+    let (out, _) = say(&f, "one more thing").await;
+    assert!(!out.actions.contains(&TurnAction::DependenceNudge));
+    assert_eq!(
+        f.store
+            .export_patient(&f.actor, f.patient)
+            .await
+            .unwrap()
+            .nudges
+            .len(),
+        1
+    );
+}

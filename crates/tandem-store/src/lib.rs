@@ -83,14 +83,23 @@ pub trait Store: Send + Sync {
     async fn messages(&self, actor: &Actor, conversation: ConversationId) -> Result<Vec<Message>>;
     /// Opens a conversation turn in one transaction: reads everything the turn needs (the
     /// messages so far, the care plan, the conversation's latest summary, whether AI
-    /// processing is consented) and appends the patient's new message after them. Audited
+    /// processing is consented, usage times) and appends the patient's new message after them. Audited
     /// as that read and that write (two chained entries, one transaction).
+    /// `usage_since_ms` bounds the usage times read for the dependence nudge.
     async fn open_turn(
         &self,
         actor: &Actor,
         conversation: ConversationId,
         text: &str,
+        usage_since_ms: i64,
     ) -> Result<TurnContext>;
+    /// Records that the companion nudged the patient towards people (audited).
+    async fn record_nudge(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        reasons: &[String],
+    ) -> Result<()>;
     async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId>;
     async fn summaries(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Summary>>;
 

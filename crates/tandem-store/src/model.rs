@@ -243,6 +243,8 @@ pub struct PatientExport {
     pub moods: Vec<MoodEntry>,
     #[serde(default)]
     pub talk_requests: Vec<TalkRequest>,
+    #[serde(default)]
+    pub nudges: Vec<NudgeRecord>,
     /// Who did what with this record (ids and event kinds).
     pub audit: Vec<AuditRecord>,
 }
@@ -381,4 +383,26 @@ pub struct TurnContext {
     pub ai_consent: bool,
     /// The patient's message that opened this turn (not among `messages`).
     pub patient_message: Message,
+    /// How the patient has been using the companion (for the dependence nudge).
+    pub usage: UsageMeta,
+}
+
+/// Times only, no content: when the patient wrote to the companion, when a person on the
+/// care team last acted for them, and when they were last nudged towards people.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageMeta {
+    /// The patient's messages since the `usage_since_ms` asked for, oldest first (this
+    /// turn's message included).
+    pub patient_message_times_ms: Vec<i64>,
+    /// The latest of: joining the care team, a clinician acknowledging one of their
+    /// alerts, resolving a "talk to my clinician" request, or writing their care plan.
+    pub last_human_contact_ms: Option<i64>,
+    pub last_nudge_ms: Option<i64>,
+}
+
+/// A dependence nudge the companion gave (reason codes only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NudgeRecord {
+    pub reasons: Vec<String>,
+    pub at_ms: i64,
 }

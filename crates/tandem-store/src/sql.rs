@@ -380,6 +380,78 @@ impl SqlStore {
 
     // --- reads shared by the audited methods and by export ------------------------------
 
+    async fn read_usage(
+        &self,
+        conn: &mut AnyConnection,
+        patient: PatientId,
+        since_ms: i64,
+    ) -> Result<UsageMeta> {
+        let pid = patient.to_string();
+        let times = sqlx::query(
+            "SELECT created_at FROM messages WHERE patient_id = $1 AND role = 'patient' \
+             AND created_at >= $2 ORDER BY created_at",
+        )
+        .bind(pid.clone())
+        .bind(since_ms)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>("created_at"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT MAX(assigned_at) FROM care_team WHERE patient_id = $1) AS team, \
+               (SELECT MAX(a.acknowledged_at) FROM risk_acknowledgements a \
+                  JOIN risk_events e ON e.id = a.risk_event_id WHERE e.patient_id = $1) AS ack, \
+               (SELECT MAX(resolved_at) FROM talk_requests WHERE patient_id = $1) AS talk, \
+               (SELECT MAX(created_at) FROM care_plan_items WHERE patient_id = $1 \
+                  AND created_by IS NOT NULL AND created_by <> $1) AS plan, \
+               (SELECT MAX(created_at) FROM companion_nudges WHERE patient_id = $1) AS nudge",
+        )
+        .bind(pid)
+        .fetch_one(&mut *conn)
+        .await?;
+        let contact = ["team", "ack", "talk", "plan"]
+            .iter()
+            .map(|c| row.try_get::<Option<i64>, _>(*c))
+            .collect::<std::result::Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .max();
+        Ok(UsageMeta {
+            patient_message_times_ms: times,
+            last_human_contact_ms: contact,
+            last_nudge_ms: row.try_get("nudge")?,
+        })
+    }
+
+    async fn read_nudges(
+        &self,
+        conn: &mut AnyConnection,
+        patient: PatientId,
+    ) -> Result<Vec<NudgeRecord>> {
+        let rows = sqlx::query(
+            "SELECT reasons, created_at FROM companion_nudges WHERE patient_id = $1 \
+             ORDER BY created_at, id",
+        )
+        .bind(patient.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let reasons: String = r.try_get("reasons")?;
+                Ok(NudgeRecord {
+                    reasons: reasons
+                        .split(',')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    at_ms: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
     /// Seals and inserts one message at sequence number `seq` (unique per conversation, so
     /// two writers racing for the same number make one of them fail, never interleave).
     async fn insert_message(
@@ -1310,6 +1382,7 @@ impl Store for SqlStore {
         actor: &Actor,
         conversation: ConversationId,
         text: &str,
+        usage_since_ms: i64,
     ) -> Result<TurnContext> {
         let (mut tx, slot) = self.begin_write_n(2).await?;
         let patient = self.patient_of_conversation(&mut tx, conversation).await?;
@@ -1341,6 +1414,7 @@ impl Store for SqlStore {
                 },
             )
             .await?;
+        let usage = self.read_usage(&mut tx, patient, usage_since_ms).await?;
         self.commit_audited_many(
             tx,
             slot,
@@ -1372,7 +1446,37 @@ impl Store for SqlStore {
             summary,
             ai_consent,
             patient_message,
+            usage,
         })
+    }
+
+    async fn record_nudge(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        reasons: &[String],
+    ) -> Result<()> {
+        let (mut tx, slot) = self.begin_write().await?;
+        self.require_patient(&mut tx, patient).await?;
+        let joined = reasons.join(",");
+        sqlx::query(
+            "INSERT INTO companion_nudges (id, patient_id, reasons, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(new_id().to_string())
+        .bind(patient.to_string())
+        .bind(joined.clone())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        self.commit_audited(
+            tx,
+            slot,
+            actor,
+            AuditAction::NudgeGiven,
+            Some(patient),
+            Some(format!("reasons={joined}")),
+        )
+        .await
     }
 
     async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId> {
@@ -2679,6 +2783,7 @@ impl Store for SqlStore {
             exercises: self.read_exercises(&mut tx, &dek, patient).await?,
             moods: self.read_moods(&mut tx, &dek, patient).await?,
             talk_requests: self.read_talk_requests(&mut tx, &dek, patient).await?,
+            nudges: self.read_nudges(&mut tx, patient).await?,
             audit: self.read_audit(&mut tx, Some(patient)).await?,
             patient: user,
         };
@@ -2705,6 +2810,7 @@ impl Store for SqlStore {
             "DELETE FROM patient_keys WHERE patient_id = $1",
             "DELETE FROM risk_acknowledgements WHERE risk_event_id IN (SELECT id FROM risk_events WHERE patient_id = $1)",
             "DELETE FROM risk_escalations WHERE patient_id = $1",
+            "DELETE FROM companion_nudges WHERE patient_id = $1",
             "DELETE FROM risk_events WHERE patient_id = $1",
             "DELETE FROM summaries WHERE patient_id = $1",
             "DELETE FROM messages WHERE patient_id = $1",

@@ -1382,8 +1382,16 @@ async fn a_turn_reads_its_context_and_stores_the_message_in_one_transaction(db: 
     .await
     .unwrap();
     let before = s.audit_entries(Some(p)).await.unwrap().len();
-    let ctx = s.open_turn(&cli(), conv, "how are you").await.unwrap();
+    let ctx = s.open_turn(&cli(), conv, "how are you", 0).await.unwrap();
     assert_eq!(ctx.patient, p);
+    // Usage: both patient messages' times; the care plan item written by someone other
+    // than the patient counts as human contact; no nudge yet.
+    assert_eq!(
+        ctx.usage.patient_message_times_ms,
+        vec![m.created_at_ms, ctx.patient_message.created_at_ms]
+    );
+    assert!(ctx.usage.last_human_contact_ms.is_some());
+    assert_eq!(ctx.usage.last_nudge_ms, None);
     assert_eq!(
         ctx.messages.len(),
         1,
@@ -1411,15 +1419,30 @@ async fn a_turn_reads_its_context_and_stores_the_message_in_one_transaction(db: 
     );
     let stored = s.messages(&cli(), conv).await.unwrap();
     assert_eq!(stored.last().unwrap().text, "how are you");
+    let later = stored.last().unwrap().created_at_ms + 1;
+    assert!(s
+        .open_turn(&cli(), conv, "bounded", later + 60_000)
+        .await
+        .unwrap()
+        .usage
+        .patient_message_times_ms
+        .is_empty());
 
     s.record_consent(&cli(), p, ConsentKind::AiProcessing, true)
         .await
         .unwrap();
-    assert!(s.open_turn(&cli(), conv, "again").await.unwrap().ai_consent);
+    s.record_nudge(&cli(), p, &["heavy_daily_use".into()])
+        .await
+        .unwrap();
+    let ctx = s.open_turn(&cli(), conv, "again", 0).await.unwrap();
+    assert!(ctx.ai_consent);
+    assert!(ctx.usage.last_nudge_ms.is_some());
+    let export = s.export_patient(&cli(), p).await.unwrap();
+    assert_eq!(export.nudges[0].reasons, vec!["heavy_daily_use"]);
     let missing = tandem_domain::ConversationId::from_uuid(uuid::Uuid::new_v4());
     let n = s.audit_entries(None).await.unwrap().len();
     assert!(matches!(
-        s.open_turn(&cli(), missing, "lost").await,
+        s.open_turn(&cli(), missing, "lost", 0).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(

@@ -1,5 +1,6 @@
 // Progressive enhancement: with JavaScript off, signing in, the mood check-in and signing
-// out still work as plain forms, and no form puts what was typed into the URL.
+// out still work as plain forms; no form puts what was typed into the URL, and a form that
+// needs the script says so.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -61,6 +62,18 @@ test('without JavaScript a patient signs in, checks in their mood and signs out'
     assert.deepEqual(methods.filter((m) => m !== 'post'), [], `${path}: every form posts`);
   }
 
+  // A form that needs the script says so, and what was typed stays out of the URL.
+  await page.goto('/my-data');
+  await page.fill('#delete-password', PASSWORD);
+  await page.fill('#delete-confirm', 'delete my account');
+  const [resp] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#delete-account')]);
+  assert.equal(resp.status(), 405);
+  await page.locator('#error-message', { hasText: 'needs JavaScript' }).waitFor();
+  assert.equal(new URL(page.url()).search, '');
+  assert.ok(!page.url().includes('delete'), 'nothing typed is in the URL');
+  assert.equal((await api.get('/api/v1/me')).username, 'morgan', 'the account is still there');
+
+  await page.goto('/mood');
   await Promise.all([page.waitForURL(/\/login$/), page.click('#logout')]);
   await page.goto('/mood');
   assert.equal(new URL(page.url()).pathname, '/login', 'signed out');

@@ -46,6 +46,7 @@ pub enum AuditAction {
     OnCallChanged,
     AlertEscalated,
     NudgeGiven,
+    NudgesRead,
 }
 
 impl AuditAction {
@@ -84,6 +85,7 @@ impl AuditAction {
             AuditAction::OnCallChanged => "on_call_changed",
             AuditAction::AlertEscalated => "alert_escalated",
             AuditAction::NudgeGiven => "nudge_given",
+            AuditAction::NudgesRead => "nudges_read",
         }
     }
 }

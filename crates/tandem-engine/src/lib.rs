@@ -30,7 +30,8 @@ use tandem_domain::{
     ConversationId, MessageId, MessageRole, PatientId, RiskEventId, Timestamp, UserId,
 };
 use tandem_model::{
-    CancellationToken, ChatMessage, ChatRequest, ModelBackend, ModelError, Role as ModelRole,
+    CancellationToken, ChatMessage, ChatRequest, FinishReason, ModelBackend, ModelError,
+    Role as ModelRole,
 };
 use tandem_safety::{
     Action, Category, GuardContext, GuardDecision, Level, SafetyEngine, ScreenInput, Verdict,
@@ -716,13 +717,13 @@ impl Engine {
                 })
             }
         };
-        let completion_tokens = match result {
-            Ok(g) => g.completion_tokens,
+        let (completion_tokens, cut_off) = match result {
+            Ok(g) => (g.completion_tokens, g.finish_reason == FinishReason::Length),
             // We stopped it ourselves (a loop or a guard block): keep what we have.
-            Err(ModelError::Cancelled) if !cancel.is_cancelled() => 0,
+            Err(ModelError::Cancelled) if !cancel.is_cancelled() => (0, false),
             Err(e) => return Err(e),
         };
-        acc.finish(ctx, &mut *on_event);
+        acc.finish(ctx, cut_off, &mut *on_event);
         Ok((acc.into_reply(), completion_tokens))
     }
 
@@ -870,9 +871,12 @@ impl Accepted {
     }
 
     /// Handles the text after the last sentence end.
+    /// Releases what is left after the last sentence end. When the reply was `cut_off` at
+    /// the token limit, that half sentence is dropped instead, unless it is all there is.
     fn finish(
         &mut self,
         ctx: &GuardContext<'_>,
+        cut_off: bool,
         on_event: &mut (dyn FnMut(StreamEvent<'_>) + Send),
     ) {
         if self.blocked || self.repeats >= Self::MAX_REPEATS {
@@ -880,6 +884,9 @@ impl Accepted {
         }
         let tail = self.buf.get(self.consumed..).unwrap_or("").to_string();
         self.consumed = self.buf.len();
+        if cut_off && !self.out.trim().is_empty() {
+            return;
+        }
         if !tail.trim().is_empty() {
             self.accept(&tail, ctx, on_event);
         }
@@ -938,8 +945,41 @@ mod tests {
             }
         }
         assert!(stopped, "two repeats stop generation");
-        acc.finish(&ctx, &mut on);
+        acc.finish(&ctx, false, &mut on);
         assert_eq!(acc.into_reply(), "I'm here. How are you?");
         assert_eq!(shown.trim_end(), "I'm here. How are you?");
+    }
+
+    #[test]
+    fn a_half_sentence_cut_off_at_the_token_limit_is_dropped_unless_it_is_all() {
+        let safety = Arc::new(SafetyEngine::load_default().unwrap());
+        let ctx = GuardContext { user_verdict: None };
+        let run = |pieces: &[&str], cut_off: bool| {
+            let mut shown = String::new();
+            let mut on = |e: StreamEvent<'_>| {
+                if let StreamEvent::Delta(d) = e {
+                    shown.push_str(d);
+                }
+            };
+            let mut acc = Accepted::new(safety.clone(), true);
+            for p in pieces {
+                acc.push(p, &ctx, &mut on);
+            }
+            acc.finish(&ctx, cut_off, &mut on);
+            (acc.into_reply(), shown)
+        };
+        let pieces = [
+            "Small steps count. ",
+            "Remember, even small changes can mak",
+        ];
+        let (reply, shown) = run(&pieces, true);
+        assert_eq!(reply, "Small steps count.");
+        assert_eq!(shown.trim_end(), "Small steps count.");
+        assert_eq!(
+            run(&pieces, false).0,
+            "Small steps count. Remember, even small changes can mak",
+            "a reply that ended on its own keeps its last words"
+        );
+        assert_eq!(run(&["Only a half sente"], true).0, "Only a half sente");
     }
 }

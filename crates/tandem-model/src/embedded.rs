@@ -39,6 +39,10 @@ use crate::template::PromptFormat;
 use crate::text::{StopScanner, Utf8Assembler};
 use crate::types::{BackendInfo, ChatMessage, ChatRequest, FinishReason, Generation, ModelError};
 
+/// Repetition penalty over the last [`REPEAT_LAST_N`] generated tokens.
+const REPEAT_PENALTY: f32 = 1.1;
+const REPEAT_LAST_N: i32 = 64;
+
 /// Window used when the config sets none: the model's training window, capped here because a
 /// larger KV cache costs memory and small models do not use long contexts well.
 pub const DEFAULT_CONTEXT_CAP: u32 = 4096;
@@ -378,11 +382,23 @@ impl Inner {
                 .map_err(|e| inference("prompt evaluation failed", &e))?;
         }
 
+        // Small models loop: tokens generated in the last 64 are made less likely (llama.cpp's
+        // long-standing defaults, penalty 1.1 over 64 tokens; presence/frequency off).
+        let penalties = || {
+            LlamaSampler::penalties(
+                self.model.n_vocab(),
+                REPEAT_LAST_N,
+                REPEAT_PENALTY,
+                0.0,
+                0.0,
+            )
+        };
         let mut sampler = if req.temperature <= 0.0 {
-            LlamaSampler::greedy()
+            LlamaSampler::chain_simple([penalties(), LlamaSampler::greedy()])
         } else {
             let seed = req.seed.unwrap_or_else(time_seed);
             LlamaSampler::chain_simple([
+                penalties(),
                 LlamaSampler::top_k(40),
                 LlamaSampler::top_p(req.top_p, 1),
                 LlamaSampler::temp(req.temperature),

@@ -861,6 +861,7 @@ pub(crate) async fn patient_detail_value(
         "measure_schedules": st.store.measure_schedules(patient).await?,
         "talk_requests": st.store.talk_requests(actor, patient).await?,
         "moods": st.store.moods(actor, patient).await?,
+        "nudges": st.store.nudges(actor, patient).await?,
         "break_glass": break_glass,
     }))
 }

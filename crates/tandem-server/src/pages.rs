@@ -786,6 +786,8 @@ struct PatientPage {
     talks: Vec<TalkView>,
     conversations: Vec<ConvView>,
     break_glass: Vec<String>,
+    /// When the companion nudged the patient towards people, and why.
+    nudges: Vec<String>,
     ai_off: bool,
     instruments: Vec<String>,
 }
@@ -891,6 +893,26 @@ async fn patient_page(
             s(&x["reason"])
         ));
     }
+    let nudges = arr("nudges")
+        .iter()
+        .rev()
+        .map(|x| {
+            let reasons: Vec<String> = x["reasons"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|v| v.as_str())
+                        .map(|v| v.replace('_', " "))
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "{}: {}",
+                date(x["at_ms"].as_i64().unwrap_or(0)),
+                reasons.join(", ")
+            )
+        })
+        .collect();
     let ai_off = arr("consents")
         .iter()
         .any(|c| c["kind"] == "ai_processing" && c["granted"] == false);
@@ -923,6 +945,7 @@ async fn patient_page(
         talks,
         conversations,
         break_glass,
+        nudges,
         ai_off,
         instruments: st
             .registry

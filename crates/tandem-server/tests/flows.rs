@@ -756,3 +756,33 @@ async fn an_admin_creates_accounts_and_teams_and_the_patient_decides_on_ai_conse
         .iter()
         .any(|r| r["username"] == "sam"));
 }
+
+#[tokio::test]
+async fn the_care_team_sees_when_the_companion_nudged_towards_people() {
+    let w = world().await;
+    let pid = common::pid(&w.patient);
+    w.t.store
+        .record_nudge(
+            &tandem_store::Actor::system("test"),
+            pid,
+            &["no_human_contact".into()],
+        )
+        .await
+        .unwrap();
+    let clin = w.t.login("clin").await;
+    let detail = clin.json(&format!("/api/v1/patients/{pid}")).await;
+    assert_eq!(detail["nudges"][0]["reasons"], json!(["no_human_contact"]));
+    let page = clin
+        .get(&format!("/clinician/patients/{pid}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Reliance on the companion"));
+    assert!(page.contains("no human contact"));
+    let audit = w.t.store.audit_entries(Some(pid)).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "nudges_read"
+        && e.actor.as_deref() == Some(&w.clinician.id.to_string()[..])));
+}

@@ -100,6 +100,8 @@ pub trait Store: Send + Sync {
         patient: PatientId,
         reasons: &[String],
     ) -> Result<()>;
+    /// The dependence nudges the patient was given, oldest first (audited read).
+    async fn nudges(&self, actor: &Actor, patient: PatientId) -> Result<Vec<NudgeRecord>>;
     async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId>;
     async fn summaries(&self, actor: &Actor, patient: PatientId) -> Result<Vec<Summary>>;
 

@@ -1479,6 +1479,16 @@ impl Store for SqlStore {
         .await
     }
 
+    async fn nudges(&self, actor: &Actor, patient: PatientId) -> Result<Vec<NudgeRecord>> {
+        self.audited_read(
+            actor,
+            patient,
+            AuditAction::NudgesRead,
+            async |conn, _dek| self.read_nudges(conn, patient).await,
+        )
+        .await
+    }
+
     async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId> {
         let id = SummaryId::from_uuid(new_id());
         let (mut tx, slot) = self.begin_write().await?;

@@ -1,7 +1,7 @@
 //! Embedded backend speed on the real default model: time to first token, generation
 //! tokens/s and peak memory, compared with llama.cpp's own `llama-bench` on the same GGUF and
 //! thread count in the same run when a `llama-bench` binary is found (`LLAMA_BENCH`, `PATH`, or
-//! `/tmp/llama-bench-build/bin/llama-bench` as built by `scripts/build-llama-bench.sh`).
+//! `target/llama-bench/bin/llama-bench` as built by `scripts/build-llama-bench`).
 //!
 //! `cargo bench -p tandem-model --bench embedded` (set `BENCH_RUNS`, default 5).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -44,7 +44,10 @@ fn find_llama_bench() -> Option<PathBuf> {
             }
         }
     }
-    let p = PathBuf::from("/tmp/llama-bench-build/bin/llama-bench");
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/llama-bench/bin/llama-bench"
+    ));
     p.is_file().then_some(p)
 }
 

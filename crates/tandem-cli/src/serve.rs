@@ -67,7 +67,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
 
     let library = Library::load_default().map_err(|e| anyhow!("psychoeducation library: {e}"))?;
-    let registry = Registry::builtin().map_err(|e| anyhow!("measure instruments: {e}"))?;
+    let registry = Arc::new(Registry::builtin().map_err(|e| anyhow!("measure instruments: {e}"))?);
     let model = Arc::new(LazyBackend::new());
     let engine = Engine::new(
         store.clone(),
@@ -79,7 +79,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             ..EngineConfig::default()
         },
     );
-    let state = AppState::new(engine, Arc::new(registry), web_config(settings));
+    // AppState gives the engine the care services (due measures in replies).
+    let state =
+        AppState::new(engine, registry, web_config(settings)).with_lazy_model(model.clone());
     let loader = {
         let settings = settings.clone();
         let model = model.clone();
@@ -90,10 +92,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
                     model.set(backend);
                     tracing::info!(backend = info.backend, model = %info.model_id, "model ready");
                 }
-                Err(e) => tracing::error!(
-                    error = %format!("{e:#}"),
-                    "the model could not be loaded; the companion will answer that it cannot reply (crisis responses still work)"
-                ),
+                Err(e) => {
+                    model.set_failed();
+                    tracing::error!(
+                        error = %format!("{e:#}"),
+                        "the model could not be loaded; the companion will answer that it cannot reply (crisis responses still work)"
+                    )
+                }
             }
         })
     };

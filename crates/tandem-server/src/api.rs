@@ -366,29 +366,38 @@ pub async fn record_mood(
     me: PatientSession,
     Json(req): Json<MoodRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if req.rating > 10 {
+    let id = save_mood(&st, &me, req.rating, &req.words).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id}))))
+}
+
+/// Records a check-in for the API and for the page's plain form.
+pub(crate) async fn save_mood(
+    st: &AppState,
+    me: &PatientSession,
+    rating: u8,
+    words: &[String],
+) -> ApiResult<tandem_domain::MoodId> {
+    if rating > 10 {
         return Err(ApiError::BadRequest("the rating is 0 to 10".into()));
     }
-    let words: Vec<String> = req
-        .words
+    let words: Vec<String> = words
         .iter()
         .map(|w| w.trim().chars().take(40).collect::<String>())
         .filter(|w| !w.is_empty())
         .take(12)
         .collect();
-    let id = st
+    Ok(st
         .store
         .record_mood(
             &me.actor,
             NewMood {
                 patient: me.patient,
-                rating: req.rating,
+                rating,
                 words,
                 at_ms: st.now_ms(),
             },
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id}))))
+        .await?)
 }
 
 // --- measures -------------------------------------------------------------------------------
@@ -1075,20 +1084,39 @@ pub async fn resolve_talk_request(
 // --- clinician: alerts ----------------------------------------------------------------------
 
 pub(crate) async fn open_alerts(st: &AppState, me: &ClinicianSession) -> ApiResult<Vec<Value>> {
-    let mut out = Vec::new();
+    Ok(alerts_overview(st, me, i64::MAX).await?.0)
+}
+
+/// The caseload's alerts in one pass over its risk events: the open ones (with those
+/// escalated to me as the on-call clinician, `escalated_to_me`), and those acknowledged
+/// at or after `acknowledged_since_ms` (with who and when), newest first.
+pub(crate) async fn alerts_overview(
+    st: &AppState,
+    me: &ClinicianSession,
+    acknowledged_since_ms: i64,
+) -> ApiResult<(Vec<Value>, Vec<Value>)> {
+    let mut open = Vec::new();
+    let mut acknowledged = Vec::new();
     let caseload = st.store.caseload(me.user.id).await?;
     for &p in &caseload {
         let name = username_of(st, p).await?;
         for e in st.store.risk_events(&me.actor, p).await? {
-            if e.acknowledgement.is_none() {
-                out.push(json!({
-                    "id": e.id, "patient": p, "username": name, "level": e.level,
-                    "categories": e.categories, "source": e.source,
-                    "urgent": tandem_care::caseload::level_rank(&e.level) >= 3,
-                    "created_at_ms": e.created_at_ms,
-                    "escalated_at_ms": e.escalated_at_ms,
-                    "escalated_to_me": false,
-                }));
+            let mut v = json!({
+                "id": e.id, "patient": p, "username": name, "level": e.level,
+                "categories": e.categories, "source": e.source,
+                "urgent": tandem_care::caseload::level_rank(&e.level) >= 3,
+                "created_at_ms": e.created_at_ms,
+                "escalated_at_ms": e.escalated_at_ms,
+                "escalated_to_me": false,
+            });
+            match &e.acknowledgement {
+                None => open.push(v),
+                Some(a) if a.at_ms >= acknowledged_since_ms => {
+                    v["acknowledged_by"] = json!(staff_name(st, &a.clinician).await?);
+                    v["acknowledged_at_ms"] = json!(a.at_ms);
+                    acknowledged.push(v);
+                }
+                Some(_) => {}
             }
         }
     }
@@ -1097,7 +1125,7 @@ pub(crate) async fn open_alerts(st: &AppState, me: &ClinicianSession) -> ApiResu
         if caseload.contains(&e.patient) {
             continue;
         }
-        out.push(json!({
+        open.push(json!({
             "id": e.id, "patient": e.patient, "username": username_of(st, e.patient).await?,
             "level": e.level, "categories": e.categories,
             "urgent": tandem_care::caseload::level_rank(&e.level) >= 3,
@@ -1106,8 +1134,21 @@ pub(crate) async fn open_alerts(st: &AppState, me: &ClinicianSession) -> ApiResu
             "escalated_to_me": true,
         }));
     }
-    out.sort_by_key(|v| std::cmp::Reverse(v["created_at_ms"].as_i64().unwrap_or(0)));
-    Ok(out)
+    open.sort_by_key(|v| std::cmp::Reverse(v["created_at_ms"].as_i64().unwrap_or(0)));
+    acknowledged.sort_by_key(|v| std::cmp::Reverse(v["acknowledged_at_ms"].as_i64().unwrap_or(0)));
+    Ok((open, acknowledged))
+}
+
+/// The login name of the staff account an audit or acknowledgement record names by id
+/// (`system:...` actors keep their label).
+pub(crate) async fn staff_name(st: &AppState, actor_id: &str) -> ApiResult<String> {
+    let Ok(id) = actor_id.parse::<UserId>() else {
+        return Ok(actor_id.to_string());
+    };
+    Ok(st.store.user(id).await?.map_or_else(
+        || "a deleted account".to_string(),
+        |u| u.username.to_string(),
+    ))
 }
 
 async fn username_of(st: &AppState, patient: PatientId) -> ApiResult<String> {

@@ -21,7 +21,7 @@ pub mod routes;
 mod security;
 
 pub use error::ApiError;
-pub use lazy_model::LazyBackend;
+pub use lazy_model::{LazyBackend, ModelState};
 pub use routes::RouteInfo;
 
 use axum::extract::State;
@@ -130,6 +130,8 @@ pub struct AppState {
     /// Cancelled when the server shuts down, so long-lived streams (live alerts) end and
     /// graceful shutdown can finish.
     pub shutdown: tandem_model::CancellationToken,
+    /// The model loading in the background, if it is (`/readyz` reports its state).
+    pub lazy_model: Option<Arc<LazyBackend>>,
 }
 
 impl AppState {
@@ -147,7 +149,20 @@ impl AppState {
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
             shutdown: tandem_model::CancellationToken::new(),
+            lazy_model: None,
         }
+    }
+
+    /// Reports this background-loading model's state on `/readyz`.
+    pub fn with_lazy_model(mut self, model: Arc<LazyBackend>) -> AppState {
+        self.lazy_model = Some(model);
+        self
+    }
+
+    pub fn model_state(&self) -> ModelState {
+        self.lazy_model
+            .as_ref()
+            .map_or(ModelState::Ready, |m| m.state())
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AppState {
@@ -180,6 +195,7 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     pages::routes(&mut r);
     let (router, list) = r.finish();
     let router = router
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::session_layer,
@@ -189,19 +205,43 @@ pub fn app(state: AppState) -> (Router, Vec<RouteInfo>) {
     (router, list)
 }
 
+/// A form sent without JavaScript to a page that only takes it through the API lands here:
+/// say so instead of answering with an empty 405.
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    let status = StatusCode::METHOD_NOT_ALLOWED;
+    if uri.path().starts_with("/api/") {
+        return (
+            status,
+            Json(serde_json::json!({"error": "method not allowed"})),
+        )
+            .into_response();
+    }
+    pages::error_page(
+        status,
+        "This form needs JavaScript. Turn it on and try again; signing in, signing out and mood check-ins work without it.",
+    )
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready when the database answers. The model's state (`loading`, `ready`, `failed`) is
+/// reported beside it but does not make the server unready: crisis responses and every
+/// page work without the model.
 async fn readyz(State(state): State<AppState>) -> Response {
     let backend = state.store.backend();
+    let model = state.model_state();
     match state.store.ping().await {
-        Ok(()) => Json(serde_json::json!({"status": "ready", "database": backend})).into_response(),
+        Ok(()) => Json(serde_json::json!({"status": "ready", "database": backend, "model": model}))
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed: database did not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable", "database": backend})),
+                Json(
+                    serde_json::json!({"status": "unavailable", "database": backend, "model": model}),
+                ),
             )
                 .into_response()
         }

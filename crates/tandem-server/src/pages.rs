@@ -30,6 +30,7 @@ pub(crate) fn routes(r: &mut Routes) {
     r.get("/account/security", security_page);
     r.get("/chat", chat);
     r.get("/mood", mood);
+    r.post("/mood", mood_form);
     r.get("/measures", measures);
     r.get("/measures/{instrument}", measure_form);
     r.get("/exercises", exercises);
@@ -294,9 +295,50 @@ pub struct MoodView {
 struct MoodPage {
     nav: Nav,
     moods: Vec<MoodView>,
+    error: Option<String>,
+}
+
+/// The mood form as a plain form post, for browsers without JavaScript.
+#[derive(Debug, Deserialize)]
+struct MoodFormBody {
+    #[serde(default)]
+    rating: String,
+    #[serde(default)]
+    words: String,
+}
+
+async fn mood_form(
+    State(st): State<AppState>,
+    me: PatientSession,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let form: MoodFormBody = serde_urlencoded::from_bytes(&body).unwrap_or(MoodFormBody {
+        rating: String::new(),
+        words: String::new(),
+    });
+    let saved = match form.rating.trim().parse::<u8>() {
+        Ok(rating) => {
+            let words: Vec<String> = form.words.split(',').map(str::to_string).collect();
+            crate::api::save_mood(&st, &me, rating, &words).await
+        }
+        Err(_) => Err(ApiError::BadRequest("the rating is 0 to 10".into())),
+    };
+    match saved {
+        Ok(_) => Ok(redirect("/mood")),
+        Err(ApiError::BadRequest(msg)) => {
+            let mut r = mood_page(&st, &me, Some(msg)).await?;
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            Ok(r)
+        }
+        Err(e) => Err(page_err(e)),
+    }
 }
 
 async fn mood(State(st): State<AppState>, me: PatientSession) -> PageResult {
+    mood_page(&st, &me, None).await
+}
+
+async fn mood_page(st: &AppState, me: &PatientSession, error: Option<String>) -> PageResult {
     let moods = st
         .store
         .moods(&me.actor, me.patient)
@@ -314,6 +356,7 @@ async fn mood(State(st): State<AppState>, me: PatientSession) -> PageResult {
     Ok(render(&MoodPage {
         nav: Nav::of(&me.user, &me.csrf),
         moods,
+        error,
     }))
 }
 
@@ -632,31 +675,54 @@ pub struct AlertRow {
     pub escalated: bool,
 }
 
+pub struct AckRow {
+    pub alert: AlertRow,
+    pub by: String,
+    pub at: String,
+}
+
 #[derive(Template)]
 #[template(path = "alerts.html")]
 struct AlertsPage {
     nav: Nav,
     alerts: Vec<AlertRow>,
+    acknowledged: Vec<AckRow>,
+}
+
+/// How far back the alerts page lists acknowledged alerts.
+const ACKNOWLEDGED_SHOWN_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+fn alert_row(a: &Value) -> AlertRow {
+    AlertRow {
+        id: a["id"].as_str().unwrap_or_default().to_string(),
+        patient: a["patient"].as_str().unwrap_or_default().to_string(),
+        username: a["username"].as_str().unwrap_or_default().to_string(),
+        level: a["level"].as_str().unwrap_or_default().to_string(),
+        when: date(a["created_at_ms"].as_i64().unwrap_or(0)),
+        escalated_to_me: a["escalated_to_me"].as_bool().unwrap_or(false),
+        escalated: a["escalated_at_ms"].as_i64().is_some(),
+    }
 }
 
 async fn alerts(State(st): State<AppState>, me: ClinicianSession) -> PageResult {
-    let alerts = crate::api::open_alerts(&st, &me)
-        .await
-        .map_err(page_err)?
-        .into_iter()
-        .map(|a| AlertRow {
-            id: a["id"].as_str().unwrap_or_default().to_string(),
-            patient: a["patient"].as_str().unwrap_or_default().to_string(),
-            username: a["username"].as_str().unwrap_or_default().to_string(),
-            level: a["level"].as_str().unwrap_or_default().to_string(),
-            when: date(a["created_at_ms"].as_i64().unwrap_or(0)),
-            escalated_to_me: a["escalated_to_me"].as_bool().unwrap_or(false),
-            escalated: a["escalated_at_ms"].as_i64().is_some(),
-        })
-        .collect();
+    let (open, acknowledged) =
+        crate::api::alerts_overview(&st, &me, st.now_ms().saturating_sub(ACKNOWLEDGED_SHOWN_MS))
+            .await
+            .map_err(page_err)?;
     Ok(render(&AlertsPage {
         nav: Nav::of(&me.user, &me.csrf),
-        alerts,
+        alerts: open.iter().map(alert_row).collect(),
+        acknowledged: acknowledged
+            .iter()
+            .map(|a| AckRow {
+                alert: alert_row(a),
+                by: a["acknowledged_by"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                at: date(a["acknowledged_at_ms"].as_i64().unwrap_or(0)),
+            })
+            .collect(),
     }))
 }
 
@@ -760,10 +826,23 @@ async fn patient_page(
             when: date(x["created_at_ms"].as_i64().unwrap_or(0)),
         })
         .collect();
-    let risks = arr("risk_events")
-        .iter()
-        .rev()
-        .map(|x| RiskView {
+    let mut risks = Vec::new();
+    for x in arr("risk_events").iter().rev() {
+        // Records name staff by account id; people read names.
+        let acknowledged = match x["acknowledgement"].as_object() {
+            Some(a) => Some(format!(
+                "by {} at {}",
+                crate::api::staff_name(
+                    &st,
+                    a.get("clinician").and_then(|v| v.as_str()).unwrap_or("")
+                )
+                .await
+                .map_err(page_err)?,
+                date(a.get("at_ms").and_then(|v| v.as_i64()).unwrap_or(0))
+            )),
+            None => None,
+        };
+        risks.push(RiskView {
             id: s(&x["id"]),
             level: s(&x["level"]),
             categories: x["categories"]
@@ -778,16 +857,10 @@ async fn patient_page(
             source: s(&x["source"]),
             evidence: serde_json::to_string_pretty(&x["evidence"]).unwrap_or_default(),
             when: date(x["created_at_ms"].as_i64().unwrap_or(0)),
-            acknowledged: x["acknowledgement"].as_object().map(|a| {
-                format!(
-                    "by {} at {}",
-                    a.get("clinician").and_then(|v| v.as_str()).unwrap_or(""),
-                    date(a.get("at_ms").and_then(|v| v.as_i64()).unwrap_or(0))
-                )
-            }),
+            acknowledged,
             escalated: x["escalated_at_ms"].as_i64().map(date),
-        })
-        .collect();
+        });
+    }
     let plan: tandem_store::CarePlan =
         serde_json::from_value(d["care_plan"].clone()).unwrap_or_default();
     let prefs = plan.ai_preferences.clone().unwrap_or(Value::Null);
@@ -809,17 +882,17 @@ async fn patient_page(
             when: date(x["started_at_ms"].as_i64().unwrap_or(0)),
         })
         .collect();
-    let break_glass = arr("break_glass")
-        .iter()
-        .map(|x| {
-            format!(
-                "{} by {}: {}",
-                date(x["at_ms"].as_i64().unwrap_or(0)),
-                s(&x["by"]),
-                s(&x["reason"])
-            )
-        })
-        .collect();
+    let mut break_glass = Vec::new();
+    for x in arr("break_glass") {
+        let by = crate::api::staff_name(&st, &s(&x["by"]))
+            .await
+            .map_err(page_err)?;
+        break_glass.push(format!(
+            "{} by {by}: {}",
+            date(x["at_ms"].as_i64().unwrap_or(0)),
+            s(&x["reason"])
+        ));
+    }
     let nudges = arr("nudges")
         .iter()
         .rev()
@@ -884,13 +957,106 @@ async fn patient_page(
     }))
 }
 
+/// One care-plan item a reply was written with.
+pub struct PlanItemUsed {
+    pub id: String,
+    /// `goal: Walk daily`, or the id when the item no longer exists.
+    pub label: String,
+}
+
+/// How a stored reply was made, from its provenance record, for the clinician.
+pub struct ProvenanceView {
+    pub generator: String,
+    pub model: String,
+    pub template: String,
+    pub safety: String,
+    pub guard: String,
+    /// `None`: the record does not say (replies written without the care plan).
+    pub care_plan: Option<Vec<PlanItemUsed>>,
+    pub ai_preferences: String,
+}
+
+pub struct ConvMessageView {
+    pub id: String,
+    pub from_patient: bool,
+    pub text: String,
+    pub when: String,
+    pub provenance: Option<ProvenanceView>,
+}
+
+fn provenance_view(p: &Value, plan: &tandem_store::CarePlan) -> ProvenanceView {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let model = match (p["backend"].as_str(), p["model"].as_str()) {
+        (Some(b), Some(m)) => format!("{m} ({b})"),
+        (None, Some(m)) => m.to_string(),
+        _ => String::new(),
+    };
+    let safety = match p["safety"]["level"].as_str() {
+        Some(level) => {
+            let rules: Vec<&str> = p["safety"]["rules"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            if rules.is_empty() {
+                format!("risk level {level}")
+            } else {
+                format!("risk level {level} (rules: {})", rules.join(", "))
+            }
+        }
+        None => String::new(),
+    };
+    let guard = match p["guard"]["outcome"].as_str() {
+        Some(o) => {
+            let blocked: Vec<&str> = p["guard"]["blocked_rules"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            if blocked.is_empty() {
+                o.replace('_', " ")
+            } else {
+                format!("{} (blocked: {})", o.replace('_', " "), blocked.join(", "))
+            }
+        }
+        None => String::new(),
+    };
+    let care_plan = p["care_plan"]["items"].as_array().map(|items| {
+        items
+            .iter()
+            .filter_map(|v| v.as_str())
+            .map(|id| PlanItemUsed {
+                id: id.to_string(),
+                label: plan
+                    .items
+                    .iter()
+                    .find(|i| i.id.to_string() == id)
+                    .map_or_else(|| id.to_string(), |i| format!("{}: {}", i.kind, i.text)),
+            })
+            .collect()
+    });
+    let ai_preferences = match p["care_plan"]["ai_preferences"].as_bool() {
+        Some(true) => "yes",
+        Some(false) => "none set",
+        None => "not recorded",
+    }
+    .to_string();
+    ProvenanceView {
+        generator: s(&p["generator"]),
+        model,
+        template: s(&p["template"]),
+        safety,
+        guard,
+        care_plan,
+        ai_preferences,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "conversation.html")]
 struct ConversationPage {
     nav: Nav,
     patient: String,
     username: String,
-    messages: Vec<MessageView>,
+    messages: Vec<ConvMessageView>,
 }
 
 async fn conversation_page(
@@ -920,15 +1086,30 @@ async fn conversation_page(
         .map_err(|e| page_err(e.into()))?
         .map(|u| u.username.to_string())
         .unwrap_or_default();
-    let messages = st
+    let stored = st
         .store
         .messages(&actor, cid)
         .await
-        .map_err(|e| page_err(e.into()))?
+        .map_err(|e| page_err(e.into()))?;
+    // Provenance names care-plan items by id; the plan gives their text (removed items too).
+    let plan = if stored.iter().any(|m| m.provenance.is_some()) {
+        st.store
+            .care_plan(&actor, patient)
+            .await
+            .map_err(|e| page_err(e.into()))?
+    } else {
+        tandem_store::CarePlan::default()
+    };
+    let messages = stored
         .into_iter()
-        .map(|m| MessageView {
+        .map(|m| ConvMessageView {
             id: m.id.to_string(),
             from_patient: m.role == MessageRole::Patient,
+            provenance: m
+                .provenance
+                .as_ref()
+                .filter(|_| m.role != MessageRole::Patient)
+                .map(|p| provenance_view(p, &plan)),
             text: m.text,
             when: date(m.created_at_ms),
         })

@@ -11,6 +11,13 @@
   var apiHeaders = { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf };
   if (glass) { apiHeaders['X-Break-Glass-Reason'] = glass.getAttribute('data-break-glass-reason'); }
 
+  // Say which page of the navigation this is (screen readers announce "current page").
+  Array.prototype.forEach.call(document.querySelectorAll('nav .nav-list a'), function (a) {
+    var here = window.location.pathname;
+    var to = a.getAttribute('href');
+    if (here === to || (to !== '/' && here.indexOf(to + '/') === 0)) { a.setAttribute('aria-current', 'page'); }
+  });
+
   function pick(obj, path) {
     return path.split('.').reduce(function (o, k) { return o == null ? o : o[k]; }, obj);
   }
@@ -27,7 +34,8 @@
       return { answers: answers };
     }
     Array.prototype.forEach.call(form.elements, function (el) {
-      if (!el.name || el.disabled) { return; }
+      // data-skip: fields only the plain (no-script) form needs, such as its CSRF token.
+      if (!el.name || el.disabled || el.hasAttribute('data-skip')) { return; }
       var t = el.dataset.type;
       var v = el.value;
       if (t === 'number') { out[el.name] = v === '' ? null : Number(v); }
@@ -41,6 +49,23 @@
   function say(form, text, isError) {
     var s = form.querySelector('[data-status]');
     if (s) { s.textContent = text; s.classList.toggle('error', !!isError); }
+  }
+
+  function utcNow() {
+    var d = new Date();
+    function two(n) { return (n < 10 ? '0' : '') + n; }
+    return d.getUTCFullYear() + '-' + two(d.getUTCMonth() + 1) + '-' + two(d.getUTCDate()) + ' ' +
+      two(d.getUTCHours()) + ':' + two(d.getUTCMinutes()) + ' UTC';
+  }
+
+  // An acknowledged alert stays in the list, saying who acknowledged it and when.
+  function acknowledged(form) {
+    var note = document.createElement('span');
+    note.className = 'tag';
+    note.textContent = 'Acknowledged by ' + (document.body.dataset.user || 'you') + ' at ' + utcNow();
+    var li = form.closest('li');
+    form.replaceWith(note);
+    if (li) { li.classList.add('acknowledged'); }
   }
 
   document.addEventListener('submit', function (ev) {
@@ -65,6 +90,7 @@
         var then = form.dataset.then;
         if (then === 'reload') { window.location.reload(); return; }
         if (then === 'remove') { var li = form.closest('li'); if (li) { li.remove(); } return; }
+        if (then === 'acknowledged') { acknowledged(form); return; }
         if (then && then.charAt(0) === '/') { window.location.assign(then); return; }
         if (form.dataset.show && body) {
           var parts = form.dataset.show.split(',').map(function (p) { return pick(body, p); })
@@ -181,8 +207,23 @@
     if (!document.hidden) { unseen = 0; document.title = baseTitle; }
   });
   var live = document.querySelector('[data-alert-stream]');
+  var liveStatus = document.getElementById('live-status');
+  function setLive(state, text) {
+    if (!liveStatus) { return; }
+    liveStatus.dataset.state = state;
+    liveStatus.textContent = text;
+  }
+  if (live && !window.EventSource) {
+    setLive('unsupported', 'This browser cannot show live alerts: reload the page to see new ones.');
+  }
   if (live && window.EventSource) {
     var es = new EventSource(live.dataset.alertStream);
+    es.addEventListener('ready', function () {
+      setLive('connected', 'Live alerts are on: new alerts appear here without reloading.');
+    });
+    es.addEventListener('error', function () {
+      setLive('reconnecting', 'Live alerts are reconnecting. Reload the page if this message stays.');
+    });
     es.addEventListener('alert', function (ev) {
       var a = {};
       try { a = JSON.parse(ev.data); } catch (e) { return; }
@@ -206,7 +247,7 @@
       form.className = 'inline';
       form.dataset.api = '/api/v1/alerts/' + a.id + '/acknowledge';
       form.dataset.method = 'POST';
-      form.dataset.then = 'remove';
+      form.dataset.then = 'acknowledged';
       var b = document.createElement('button');
       b.type = 'submit';
       b.id = 'ack-' + a.id;

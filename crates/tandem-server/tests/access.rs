@@ -43,6 +43,8 @@ struct Row {
     method: &'static str,
     path: &'static str,
     body: Option<Value>,
+    /// A url-encoded form body instead (the pages' plain forms).
+    form: Option<&'static str>,
     expect: Expect,
 }
 
@@ -51,6 +53,17 @@ fn row(method: &'static str, path: &'static str, body: Option<Value>, expect: Ex
         method,
         path,
         body,
+        form: None,
+        expect,
+    }
+}
+
+fn form_row(method: &'static str, path: &'static str, form: &'static str, expect: Expect) -> Row {
+    Row {
+        method,
+        path,
+        body: None,
+        form: Some(form),
         expect,
     }
 }
@@ -247,6 +260,13 @@ fn table() -> Vec<Row> {
         ),
         row("GET", "/chat", None, PATIENT_PAGE),
         row("GET", "/mood", None, PATIENT_PAGE),
+        // The plain form (no JavaScript): saved, then back to the page.
+        form_row(
+            "POST",
+            "/mood",
+            "rating=6&words=calm%2C+ok",
+            [303, 303, 303, 403, 403, 403],
+        ),
         row("GET", "/measures", None, PATIENT_PAGE),
         row("GET", "/measures/{instrument}", None, PATIENT_PAGE),
         row("GET", "/exercises", None, PATIENT_PAGE),
@@ -424,6 +444,11 @@ async fn every_route_answers_each_role_as_the_table_says() {
                 req = req
                     .body(fill(&b.to_string()))
                     .header("content-type", "application/json");
+            }
+            if let Some(f) = r.form {
+                req = req
+                    .body(f)
+                    .header("content-type", "application/x-www-form-urlencoded");
             }
             let resp = req.send().await.unwrap();
             let got = resp.status().as_u16();

@@ -39,6 +39,7 @@ async fn health_and_readiness_answer_and_shutdown_finishes_in_flight_requests() 
         .unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["database"], "sqlite");
+    assert_eq!(ready["model"], "ready", "a model given directly is ready");
 
     let in_flight = tokio::spawn({
         let client = client.clone();

@@ -56,12 +56,12 @@ async function replyDone(page) {
   return page.locator('#messages .msg-assistant .text').last().textContent();
 }
 
-/** A new patient's first visit: turn the companion on, start a conversation. */
+/** A new patient's first visit: turn the companion on; the first message starts the conversation. */
 async function firstVisit(page) {
   await page.goto('/chat');
   await Promise.all([page.waitForEvent('load'), page.click('#give-consent')]);
-  await Promise.all([page.waitForEvent('load'), page.click('#new-conversation')]);
   await page.waitForSelector('#chat-form');
+  assert.ok(await page.locator('#no-conversation').isVisible());
 }
 
 test('a patient signs in, sends a message and sees the reply stream in under the AI disclosure', async () => {

@@ -1,5 +1,5 @@
-// Progressive enhancement: with JavaScript off, signing in, the mood check-in and signing
-// out still work as plain forms; no form puts what was typed into the URL, and a form that
+// Progressive enhancement: with JavaScript off, signing in, the chat (with its safety layer),
+// the mood check-in and signing out still work as plain forms; no form puts what was typed into the URL, and a form that
 // needs the script says so.
 
 import { test, before, after } from 'node:test';
@@ -21,7 +21,7 @@ after(async () => {
   await server?.stop();
 });
 
-test('without JavaScript a patient signs in, checks in their mood and signs out', async () => {
+test('without JavaScript a patient signs in, chats (a crisis gets the crisis response), checks in their mood and signs out', async () => {
   const ctx = await context(browser, server.base, { javaScriptEnabled: false });
   const page = await ctx.newPage();
   await page.goto('/login');
@@ -53,6 +53,17 @@ test('without JavaScript a patient signs in, checks in their mood and signs out'
   assert.equal(moods.length, 1);
   assert.equal(moods[0].rating, 7);
   assert.deepEqual(moods[0].words, ['hopeful', 'tired']);
+
+  // The chat works as a plain form too, so every message still passes the safety layer:
+  // a crisis gets the fixed crisis response in the history after the page reloads.
+  await page.goto('/chat');
+  await page.fill('#chat-input', 'I am going to kill myself tonight, I have the pills here');
+  await Promise.all([page.waitForURL(/\/chat(#m-[0-9a-f-]+)?$/), page.click('#chat-send')]);
+  assert.equal(new URL(page.url()).search, '', 'nothing typed went into the URL');
+  assert.match(await page.locator('#messages .msg-patient .text').last().textContent(), /kill myself tonight/);
+  assert.match(await page.locator('#messages .msg-assistant .text').last().textContent(), /988/);
+  const convs = (await api.get('/api/v1/conversations')).conversations;
+  assert.equal(convs.length, 1, 'the first plain-form message started the conversation');
 
   // Every form on the patient's pages posts (nothing typed lands in a URL or the history).
   for (const path of ['/chat', '/mood', '/exercises', '/my-data', '/measures/PHQ-9', '/account/security']) {

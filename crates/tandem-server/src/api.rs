@@ -243,7 +243,7 @@ pub async fn create_conversation(
     ))
 }
 
-async fn own_conversation(
+pub(crate) async fn own_conversation(
     st: &AppState,
     me: &PatientSession,
     raw: &str,

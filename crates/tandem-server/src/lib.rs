@@ -218,7 +218,7 @@ async fn method_not_allowed(uri: axum::http::Uri) -> Response {
     }
     pages::error_page(
         status,
-        "This form needs JavaScript. Turn it on and try again; signing in, signing out and mood check-ins work without it.",
+        "This form needs JavaScript. Turn it on and try again; signing in and out, the chat and mood check-ins work without it.",
     )
 }
 

@@ -29,6 +29,7 @@ pub(crate) fn routes(r: &mut Routes) {
     r.get("/crisis", crisis);
     r.get("/account/security", security_page);
     r.get("/chat", chat);
+    r.post("/chat/send", chat_form);
     r.get("/mood", mood);
     r.post("/mood", mood_form);
     r.get("/measures", measures);
@@ -282,6 +283,78 @@ async fn chat(State(st): State<AppState>, me: PatientSession) -> PageResult {
         conversation: latest.map(|c| c.id.to_string()),
         messages,
     }))
+}
+
+/// The chat form as a plain form post, for browsers without JavaScript: the same turn as
+/// the streaming API (screened, crisis protocol, guarded reply), then back to the page with
+/// the reply in the history. A patient without JavaScript is never cut off from the safety
+/// layer.
+#[derive(Debug, Default, Deserialize)]
+struct ChatFormBody {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    conversation: String,
+}
+
+async fn chat_form(
+    State(st): State<AppState>,
+    me: PatientSession,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let form: ChatFormBody = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let text = form.text.trim();
+    if text.is_empty() {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "The message was empty. Go back and write something to send.",
+        ));
+    }
+    if text.chars().count() > tandem_engine::MAX_MESSAGE_CHARS {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "The message is too long. Go back and send it in parts.",
+        ));
+    }
+    let conversation = match form.conversation.trim() {
+        "" => match st
+            .store
+            .conversations(me.patient)
+            .await
+            .map_err(|e| page_err(e.into()))?
+            .into_iter()
+            .max_by_key(|c| c.started_at_ms)
+        {
+            Some(c) => c.id,
+            None => st
+                .store
+                .create_conversation(&me.actor, me.patient)
+                .await
+                .map_err(|e| page_err(e.into()))?,
+        },
+        raw => crate::api::own_conversation(&st, &me, raw)
+            .await
+            .map_err(page_err)?,
+    };
+    let mut ignore = |_: tandem_engine::StreamEvent<'_>| {};
+    let outcome = st
+        .engine
+        .turn(
+            &me.actor,
+            conversation,
+            text,
+            &mut ignore,
+            &tandem_model::CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(conversation = %conversation, error = %e, "turn failed");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Your message could not be answered. If you are in danger, call your local emergency number or a crisis line now.",
+            )
+        })?;
+    Ok(redirect(&format!("/chat#m-{}", outcome.assistant_message)))
 }
 
 pub struct MoodView {

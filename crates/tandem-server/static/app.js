@@ -151,11 +151,26 @@
       var reply = addMessage(list, 'Tandem (AI)', 'msg-assistant', '');
       reply.parentNode.setAttribute('aria-busy', 'true');
       status.textContent = 'Tandem is replying...';
-      fetch('/api/v1/conversations/' + chat.dataset.conversation + '/messages', {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf, 'Accept': 'text/event-stream' },
-        body: JSON.stringify({ text: text })
+      // The first message starts the conversation.
+      var ready = chat.dataset.conversation
+        ? Promise.resolve(chat.dataset.conversation)
+        : fetch('/api/v1/conversations', { method: 'POST', credentials: 'same-origin', headers: apiHeaders })
+          .then(function (resp) {
+            if (!resp.ok) { throw new Error('status ' + resp.status); }
+            return resp.json();
+          }).then(function (c) {
+            chat.dataset.conversation = c.id;
+            var none = document.getElementById('no-conversation');
+            if (none) { none.remove(); }
+            return c.id;
+          });
+      ready.then(function (cid) {
+        return fetch('/api/v1/conversations/' + cid + '/messages', {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf, 'Accept': 'text/event-stream' },
+          body: JSON.stringify({ text: text })
+        });
       }).then(function (resp) {
         if (!resp.ok || !resp.body) { throw new Error('status ' + resp.status); }
         var reader = resp.body.getReader();

@@ -259,6 +259,13 @@ fn table() -> Vec<Row> {
             [303, 200, 200, 200, 200, 200],
         ),
         row("GET", "/chat", None, PATIENT_PAGE),
+        // The plain chat form (no JavaScript): the turn runs, then back to the page.
+        form_row(
+            "POST",
+            "/chat/send",
+            "text=hello+there",
+            [303, 303, 303, 403, 403, 403],
+        ),
         row("GET", "/mood", None, PATIENT_PAGE),
         // The plain form (no JavaScript): saved, then back to the page.
         form_row(

@@ -786,3 +786,56 @@ async fn the_care_team_sees_when_the_companion_nudged_towards_people() {
     assert!(audit.iter().any(|e| e.action == "nudges_read"
         && e.actor.as_deref() == Some(&w.clinician.id.to_string()[..])));
 }
+
+#[tokio::test]
+async fn the_plain_chat_form_runs_the_same_safety_checked_turn() {
+    let w = world().await;
+    let s = w.t.login("pat").await;
+    let send = |text: &str| {
+        let body = format!(
+            "csrf={}&text={}",
+            s.csrf,
+            text.replace(' ', "+")
+                .replace(',', "%2C")
+                .replace('\'', "%27")
+        );
+        s.post("/chat/send")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    // No conversation yet: the first message starts one; the reply is in the history.
+    let r = send("I had a rough day").await.unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/chat#m-"), "{to}");
+    let page = s.get("/chat").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("I had a rough day"));
+    assert!(page.contains(FAKE_REPLY));
+
+    let r = send(CRISIS).await.unwrap();
+    assert_eq!(r.status(), 303);
+    let page = s.get("/chat").send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("988"),
+        "the crisis response with the crisis line"
+    );
+    let clin = w.t.login("clin").await;
+    let alerts = clin.json("/api/v1/alerts").await;
+    assert_eq!(
+        alerts["alerts"].as_array().unwrap().len(),
+        1,
+        "the care team is alerted"
+    );
+    assert_eq!(
+        w.t.fake.requests().len(),
+        1,
+        "only the ordinary message reached the model"
+    );
+
+    // Empty: a clear error, nothing stored.
+    let r = send("   ").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let convs = s.json("/api/v1/conversations").await;
+    assert_eq!(convs["conversations"].as_array().unwrap().len(), 1);
+}

@@ -362,9 +362,17 @@ impl SqlStore {
         )
         .bind(patient.to_string())
         .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("data key for patient {patient}")))?;
-        let stored: String = row.try_get("master_key_id")?;
+        .await?;
+        self.unwrap_key(row.as_ref(), patient)
+    }
+
+    /// Unwraps a patient's data key from a row with `wrapped_key` and `master_key_id`
+    /// (`None`, or NULL columns from an outer join: the key is missing).
+    fn unwrap_key(&self, row: Option<&AnyRow>, patient: PatientId) -> Result<DataKey> {
+        let missing = || StoreError::not_found(format!("data key for patient {patient}"));
+        let row = row.ok_or_else(missing)?;
+        let stored: Option<String> = row.try_get("master_key_id")?;
+        let stored = stored.ok_or_else(missing)?;
         let master = self.master();
         if stored != master.id() {
             return Err(StoreError::WrongMasterKey {
@@ -372,7 +380,8 @@ impl SqlStore {
                 stored,
             });
         }
-        let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
+        let wrapped: Option<Vec<u8>> = row.try_get("wrapped_key")?;
+        let wrapped = wrapped.ok_or_else(missing)?;
         Ok(DataKey::unwrap_from(
             &wrapped,
             &master,
@@ -380,17 +389,23 @@ impl SqlStore {
         )?)
     }
 
-    async fn patient_of_conversation(
+    /// Whose conversation this is, and their data key, in one query.
+    async fn conversation_key(
         &self,
         conn: &mut AnyConnection,
         conversation: ConversationId,
-    ) -> Result<PatientId> {
-        let row = sqlx::query("SELECT patient_id FROM conversations WHERE id = $1")
-            .bind(conversation.to_string())
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| StoreError::not_found(format!("conversation {conversation}")))?;
-        parse_col(&row, "patient_id")
+    ) -> Result<(PatientId, DataKey)> {
+        let row = sqlx::query(
+            "SELECT c.patient_id, k.wrapped_key, k.master_key_id FROM conversations c \
+             LEFT JOIN patient_keys k ON k.patient_id = c.patient_id WHERE c.id = $1",
+        )
+        .bind(conversation.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("conversation {conversation}")))?;
+        let patient: PatientId = parse_col(&row, "patient_id")?;
+        let dek = self.unwrap_key(Some(&row), patient)?;
+        Ok((patient, dek))
     }
 
     async fn require_patient(&self, conn: &mut AnyConnection, patient: PatientId) -> Result<()> {
@@ -433,12 +448,14 @@ impl SqlStore {
 
     // --- reads shared by the audited methods and by export ------------------------------
 
+    /// Usage times for the dependence nudge, and whether AI processing is consented, in
+    /// two queries.
     async fn read_usage(
         &self,
         conn: &mut AnyConnection,
         patient: PatientId,
         since_ms: i64,
-    ) -> Result<UsageMeta> {
+    ) -> Result<(UsageMeta, bool)> {
         let pid = patient.to_string();
         let times = sqlx::query(
             "SELECT created_at FROM messages WHERE patient_id = $1 AND role = 'patient' \
@@ -459,11 +476,18 @@ impl SqlStore {
                (SELECT MAX(resolved_at) FROM talk_requests WHERE patient_id = $1) AS talk, \
                (SELECT MAX(created_at) FROM care_plan_items WHERE patient_id = $1 \
                   AND created_by IS NOT NULL AND created_by <> $1) AS plan, \
-               (SELECT MAX(created_at) FROM companion_nudges WHERE patient_id = $1) AS nudge",
+               (SELECT MAX(created_at) FROM companion_nudges WHERE patient_id = $1) AS nudge, \
+               (SELECT granted FROM consents WHERE patient_id = $1 AND kind = $2 \
+                  ORDER BY audit_seq DESC LIMIT 1) AS ai_consent",
         )
         .bind(pid)
+        .bind(ConsentKind::AiProcessing.as_str())
         .fetch_one(&mut *conn)
         .await?;
+        // The latest AI-processing decision (none recorded: not consented).
+        let ai_consent = row
+            .try_get::<Option<i64>, _>("ai_consent")?
+            .is_some_and(|g| g != 0);
         let contact = ["team", "ack", "talk", "plan"]
             .iter()
             .map(|c| row.try_get::<Option<i64>, _>(*c))
@@ -471,11 +495,14 @@ impl SqlStore {
             .into_iter()
             .flatten()
             .max();
-        Ok(UsageMeta {
-            patient_message_times_ms: times,
-            last_human_contact_ms: contact,
-            last_nudge_ms: row.try_get("nudge")?,
-        })
+        Ok((
+            UsageMeta {
+                patient_message_times_ms: times,
+                last_human_contact_ms: contact,
+                last_nudge_ms: row.try_get("nudge")?,
+            },
+            ai_consent,
+        ))
     }
 
     async fn read_nudges(
@@ -1379,10 +1406,7 @@ impl Store for SqlStore {
 
     async fn append_message(&self, actor: &Actor, new: NewMessage) -> Result<Message> {
         let (mut tx, slot) = self.begin_write().await?;
-        let patient = self
-            .patient_of_conversation(&mut tx, new.conversation)
-            .await?;
-        let dek = self.data_key(&mut tx, patient).await?;
+        let (patient, dek) = self.conversation_key(&mut tx, new.conversation).await?;
         let seq: i64 = sqlx::query(
             "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM messages WHERE conversation_id = $1",
         )
@@ -1410,8 +1434,7 @@ impl Store for SqlStore {
 
     async fn messages(&self, actor: &Actor, conversation: ConversationId) -> Result<Vec<Message>> {
         let (mut tx, slot) = self.begin_write().await?;
-        let patient = self.patient_of_conversation(&mut tx, conversation).await?;
-        let dek = self.data_key(&mut tx, patient).await?;
+        let (patient, dek) = self.conversation_key(&mut tx, conversation).await?;
         let messages = self
             .read_messages(&mut tx, &dek, patient, conversation)
             .await?;
@@ -1438,8 +1461,7 @@ impl Store for SqlStore {
         usage_since_ms: i64,
     ) -> Result<TurnContext> {
         let (mut tx, slot) = self.begin_write_n(2).await?;
-        let patient = self.patient_of_conversation(&mut tx, conversation).await?;
-        let dek = self.data_key(&mut tx, patient).await?;
+        let (patient, dek) = self.conversation_key(&mut tx, conversation).await?;
         let messages = self
             .read_messages(&mut tx, &dek, patient, conversation)
             .await?;
@@ -1447,11 +1469,6 @@ impl Store for SqlStore {
         let summary = self
             .read_latest_summary(&mut tx, &dek, patient, conversation)
             .await?;
-        let ai_consent = self
-            .read_consents(&mut tx, patient)
-            .await?
-            .iter()
-            .any(|c| c.kind == ConsentKind::AiProcessing && c.granted);
         let next_seq = messages.last().map_or(1, |m| m.seq + 1);
         let patient_message = self
             .insert_message(
@@ -1467,7 +1484,7 @@ impl Store for SqlStore {
                 },
             )
             .await?;
-        let usage = self.read_usage(&mut tx, patient, usage_since_ms).await?;
+        let (usage, ai_consent) = self.read_usage(&mut tx, patient, usage_since_ms).await?;
         self.commit_audited_many(
             tx,
             slot,
@@ -1545,10 +1562,7 @@ impl Store for SqlStore {
     async fn add_summary(&self, actor: &Actor, new: NewSummary) -> Result<SummaryId> {
         let id = SummaryId::from_uuid(new_id());
         let (mut tx, slot) = self.begin_write().await?;
-        let patient = self
-            .patient_of_conversation(&mut tx, new.conversation)
-            .await?;
-        let dek = self.data_key(&mut tx, patient).await?;
+        let (patient, dek) = self.conversation_key(&mut tx, new.conversation).await?;
         let row_id = id.to_string();
         let body = seal(
             &dek,

@@ -117,14 +117,7 @@ async fn an_alert_nobody_acknowledges_reaches_the_on_call_clinician_live() {
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["escalated_to_me"], true);
     assert!(alerts[0]["escalated_at_ms"].as_i64().unwrap() > 0);
-    let page = oncall
-        .get("/clinician/alerts")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = oncall.page("/clinician/alerts").await;
     assert!(page.contains("Escalated to you"), "the alerts page says so");
 
     // The on-call clinician may now open the record; the reads carry the reason.

@@ -98,7 +98,7 @@ async fn a_chat_reply_streams_in_and_the_history_and_page_show_it() {
         .json(&format!("/api/v1/conversations/{cid}/messages"))
         .await;
     assert_eq!(msgs["messages"].as_array().unwrap().len(), 2);
-    let page = s.get("/chat").send().await.unwrap().text().await.unwrap();
+    let page = s.page("/chat").await;
     assert!(page.contains("Tandem is an AI, not a person"));
     assert!(page.contains("id=\"crisis-link\""));
     assert!(page.contains("id=\"talk-to-clinician\""));
@@ -153,14 +153,7 @@ async fn a_crisis_gets_the_fixed_response_and_a_live_alert_the_clinician_acknowl
         .as_str()
         .unwrap()
         .starts_with("1 unacknowledged crisis alert"));
-    let page = clin
-        .get("/clinician")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = clin.page("/clinician").await;
     assert!(page.contains("data-alert-stream"));
     assert!(page.contains("unacknowledged crisis alert"));
 
@@ -308,14 +301,7 @@ async fn the_care_plan_a_clinician_edits_reaches_the_next_prompt() {
     let s = w.t.login("pat").await;
     let plan = s.json("/api/v1/care-plan").await;
     assert_eq!(plan["items"][0]["text"], homework);
-    let page = s
-        .get("/care-plan")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = s.page("/care-plan").await;
     assert!(page.contains(homework));
 
     let cid = new_conversation(&s).await;
@@ -341,14 +327,7 @@ async fn the_care_plan_a_clinician_edits_reaches_the_next_prompt() {
     );
 
     // The clinician's page shows the plan with its editor.
-    let page = clin
-        .get(&format!("/clinician/patients/{p}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = clin.page(&format!("/clinician/patients/{p}")).await;
     assert!(page.contains(homework));
     assert!(page.contains("id=\"care-plan-form\""));
     assert!(page.contains("value=\"gentle and brief\""));
@@ -573,14 +552,7 @@ async fn measures_mood_exercises_talk_requests_and_consent_work_and_shape_the_ca
         .unwrap();
     assert_eq!(svg.headers()["content-type"], "image/svg+xml");
     assert!(svg.text().await.unwrap().contains("<svg"));
-    let progress = s
-        .get("/progress")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let progress = s.page("/progress").await;
     assert!(progress.contains("/api/v1/measures/PHQ-9/chart.svg"));
 
     let r = s
@@ -772,14 +744,7 @@ async fn the_care_team_sees_when_the_companion_nudged_towards_people() {
     let clin = w.t.login("clin").await;
     let detail = clin.json(&format!("/api/v1/patients/{pid}")).await;
     assert_eq!(detail["nudges"][0]["reasons"], json!(["no_human_contact"]));
-    let page = clin
-        .get(&format!("/clinician/patients/{pid}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = clin.page(&format!("/clinician/patients/{pid}")).await;
     assert!(page.contains("Reliance on the companion"));
     assert!(page.contains("no human contact"));
     let audit = w.t.store.audit_entries(Some(pid)).await.unwrap();
@@ -809,13 +774,13 @@ async fn the_plain_chat_form_runs_the_same_safety_checked_turn() {
     assert_eq!(r.status(), 303);
     let to = r.headers()["location"].to_str().unwrap().to_string();
     assert!(to.starts_with("/chat#m-"), "{to}");
-    let page = s.get("/chat").send().await.unwrap().text().await.unwrap();
+    let page = s.page("/chat").await;
     assert!(page.contains("I had a rough day"));
     assert!(page.contains(FAKE_REPLY));
 
     let r = send(CRISIS).await.unwrap();
     assert_eq!(r.status(), 303);
-    let page = s.get("/chat").send().await.unwrap().text().await.unwrap();
+    let page = s.page("/chat").await;
     assert!(
         page.contains("988"),
         "the crisis response with the crisis line"

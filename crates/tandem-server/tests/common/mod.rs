@@ -185,6 +185,10 @@ impl Session {
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.send(reqwest::Method::POST, path)
     }
+    /// A page's HTML, whatever the status.
+    pub async fn page(&self, path: &str) -> String {
+        self.get(path).send().await.unwrap().text().await.unwrap()
+    }
     pub async fn json(&self, path: &str) -> Value {
         let r = self.get(path).send().await.unwrap();
         assert_eq!(r.status(), 200, "GET {path}");

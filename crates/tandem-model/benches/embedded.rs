@@ -191,7 +191,7 @@ async fn main() {
     println!("peak RSS (VmHWM) {hwm:.0} MB (model loaded, after all runs)");
 
     if bench_tg.is_empty() {
-        println!("llama-bench      not available (set LLAMA_BENCH or run scripts/build-llama-bench.sh): absolute figures only");
+        println!("llama-bench      not available (set LLAMA_BENCH to a llama-bench built from the same llama.cpp release): absolute figures only");
         return;
     }
     // llama-bench's prompt time for the same prompt size stands in for its TTFT.

@@ -117,6 +117,18 @@ pub struct Nudge {
     pub text: String,
 }
 
+impl NudgeReason {
+    /// The reason's code, as serialised (`no_human_contact`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NudgeReason::HeavyDailyUse => "heavy_daily_use",
+            NudgeReason::LongSessions => "long_sessions",
+            NudgeReason::LateNightStreak => "late_night_streak",
+            NudgeReason::NoHumanContact => "no_human_contact",
+        }
+    }
+}
+
 fn nudge_text(reason: NudgeReason) -> &'static str {
     match reason {
         NudgeReason::NoHumanContact => "I've noticed we've been talking a lot, and it's been a while since you were in touch with your clinician. I'm glad to help, but I'm an AI and can't replace people. Could you get in touch with your clinician, or someone you trust, this week?",

@@ -96,6 +96,28 @@ pub struct AlertEvent {
     pub escalated_to: Vec<UserId>,
 }
 
+impl AlertEvent {
+    /// An alert for a risk event as the store holds it (level and categories as text). A
+    /// level that does not parse counts as high: an alert is never played down.
+    pub fn from_stored(
+        risk_event: RiskEventId,
+        patient: PatientId,
+        level: &str,
+        categories: &[String],
+        escalated_to: Vec<UserId>,
+    ) -> AlertEvent {
+        let level: Level = level.parse().unwrap_or(Level::High);
+        AlertEvent {
+            risk_event,
+            patient,
+            urgent: level >= Level::High,
+            level,
+            categories: categories.iter().filter_map(|c| c.parse().ok()).collect(),
+            escalated_to,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RiskSummary {
     pub level: Level,
@@ -432,7 +454,7 @@ impl Engine {
         let reasons: Vec<String> = nudge
             .reasons
             .iter()
-            .filter_map(|r| serde_json::to_value(r).ok()?.as_str().map(str::to_string))
+            .map(|r| r.as_str().to_string())
             .collect();
         if let Err(e) = self.store.record_nudge(actor, patient, &reasons).await {
             tracing::warn!(error = %e, "could not record a dependence nudge; not giving it");

@@ -466,21 +466,14 @@ async fn publish_measure_alert(
     else {
         return Ok(());
     };
-    let level: tandem_safety::Level =
-        serde_json::from_value(Value::String(ev.level.clone())).unwrap_or_default();
-    let categories: Vec<tandem_safety::Category> = ev
-        .categories
-        .iter()
-        .filter_map(|c| serde_json::from_value(Value::String(c.clone())).ok())
-        .collect();
-    st.engine.publish_alert(tandem_engine::AlertEvent {
-        risk_event: id,
-        patient: me.patient,
-        urgent: level >= tandem_safety::Level::High,
-        level,
-        categories,
-        escalated_to: Vec::new(),
-    });
+    st.engine
+        .publish_alert(tandem_engine::AlertEvent::from_stored(
+            id,
+            me.patient,
+            &ev.level,
+            &ev.categories,
+            Vec::new(),
+        ));
     Ok(())
 }
 
@@ -1151,7 +1144,7 @@ pub(crate) async fn staff_name(st: &AppState, actor_id: &str) -> ApiResult<Strin
     ))
 }
 
-async fn username_of(st: &AppState, patient: PatientId) -> ApiResult<String> {
+pub(crate) async fn username_of(st: &AppState, patient: PatientId) -> ApiResult<String> {
     Ok(st
         .store
         .user(patient.into())

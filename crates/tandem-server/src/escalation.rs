@@ -4,7 +4,6 @@
 
 use tandem_care::{escalate_overdue, EscalationRun};
 use tandem_engine::AlertEvent;
-use tandem_safety::{Category, Level};
 
 use crate::AppState;
 
@@ -17,17 +16,13 @@ pub async fn run_once(state: &AppState) -> Result<EscalationRun, tandem_store::S
     )
     .await?;
     for e in &run.escalated {
-        let level: Level = e.level.parse().unwrap_or(Level::High);
-        let categories: Vec<Category> =
-            e.categories.iter().filter_map(|c| c.parse().ok()).collect();
-        state.engine.publish_alert(AlertEvent {
-            risk_event: e.risk_event,
-            patient: e.patient,
-            urgent: level >= Level::High,
-            level,
-            categories,
-            escalated_to: e.to.clone(),
-        });
+        state.engine.publish_alert(AlertEvent::from_stored(
+            e.risk_event,
+            e.patient,
+            &e.level,
+            &e.categories,
+            e.to.clone(),
+        ));
     }
     Ok(run)
 }

@@ -918,15 +918,7 @@ async fn patient_page(
         risks.push(RiskView {
             id: s(&x["id"]),
             level: s(&x["level"]),
-            categories: x["categories"]
-                .as_array()
-                .map(|c| {
-                    c.iter()
-                        .filter_map(|v| v.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default(),
+            categories: strs(&x["categories"]).join(", "),
             source: s(&x["source"]),
             evidence: serde_json::to_string_pretty(&x["evidence"]).unwrap_or_default(),
             when: date(x["created_at_ms"].as_i64().unwrap_or(0)),
@@ -970,19 +962,10 @@ async fn patient_page(
         .iter()
         .rev()
         .map(|x| {
-            let reasons: Vec<String> = x["reasons"]
-                .as_array()
-                .map(|r| {
-                    r.iter()
-                        .filter_map(|v| v.as_str())
-                        .map(|v| v.replace('_', " "))
-                        .collect()
-                })
-                .unwrap_or_default();
             format!(
                 "{}: {}",
                 date(x["at_ms"].as_i64().unwrap_or(0)),
-                reasons.join(", ")
+                strs(&x["reasons"]).join(", ").replace('_', " ")
             )
         })
         .collect();
@@ -1006,15 +989,7 @@ async fn patient_page(
         step_up: s(&d["step_up"]["clinician_summary"]),
         items: item_rows(&plan),
         tone: s(&prefs["tone"]),
-        topics: prefs["topics_to_avoid"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default(),
+        topics: strs(&prefs["topics_to_avoid"]).join(", "),
         talks,
         conversations,
         break_glass,
@@ -1057,6 +1032,13 @@ pub struct ConvMessageView {
     pub provenance: Option<ProvenanceView>,
 }
 
+/// The strings in a JSON array (none when it is not one).
+fn strs(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
 fn provenance_view(p: &Value, plan: &tandem_store::CarePlan) -> ProvenanceView {
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
     let model = match (p["backend"].as_str(), p["model"].as_str()) {
@@ -1066,10 +1048,7 @@ fn provenance_view(p: &Value, plan: &tandem_store::CarePlan) -> ProvenanceView {
     };
     let safety = match p["safety"]["level"].as_str() {
         Some(level) => {
-            let rules: Vec<&str> = p["safety"]["rules"]
-                .as_array()
-                .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
-                .unwrap_or_default();
+            let rules = strs(&p["safety"]["rules"]);
             if rules.is_empty() {
                 format!("risk level {level}")
             } else {
@@ -1080,10 +1059,7 @@ fn provenance_view(p: &Value, plan: &tandem_store::CarePlan) -> ProvenanceView {
     };
     let guard = match p["guard"]["outcome"].as_str() {
         Some(o) => {
-            let blocked: Vec<&str> = p["guard"]["blocked_rules"]
-                .as_array()
-                .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
-                .unwrap_or_default();
+            let blocked = strs(&p["guard"]["blocked_rules"]);
             if blocked.is_empty() {
                 o.replace('_', " ")
             } else {
@@ -1152,13 +1128,9 @@ async fn conversation_page(
         Some(c) if c.patient == patient => {}
         _ => return Err(page_err(ApiError::NotFound)),
     }
-    let username = st
-        .store
-        .user(patient.into())
+    let username = crate::api::username_of(&st, patient)
         .await
-        .map_err(|e| page_err(e.into()))?
-        .map(|u| u.username.to_string())
-        .unwrap_or_default();
+        .map_err(page_err)?;
     let stored = st
         .store
         .messages(&actor, cid)
